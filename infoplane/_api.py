@@ -1,0 +1,124 @@
+"""Public entry points: validate, prepare the probe once, run the estimator under jit."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+
+import jax
+import numpy as np
+from jax import lax
+
+from infoplane._validate import check_activations, check_estimator, check_inputs, check_labels
+from infoplane.estimators._base import Estimate, Estimator, Probe, make_probe
+
+#: How many other hash seeds to try when a layer's row hash collides (each try fails with
+#: probability ~N^2 / 2^32; see `infoplane.estimators._discrete`).
+MAX_HASH_RETRIES = 8
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _layer(estimator: Estimator, ctx, t) -> Estimate:
+    return estimator.estimate_layer(ctx, t)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _epochs(estimator: Estimator, ctx, ts) -> Estimate:
+    def one(t):
+        return estimator.estimate_layer(ctx, t)
+
+    if estimator.epoch_batching == "map":
+        return lax.map(one, ts)
+    return jax.vmap(one)(ts)
+
+
+def prepare(estimator: Estimator, x, y, n: int | None = None):
+    """Validate a probe set and build the estimator's context (do this once per probe set).
+
+    x: (N, ...) inputs; y: (N,) integer labels. Returns ``(probe, ctx)``.
+    """
+    check_estimator(estimator)
+    y = check_labels(y, n)
+    x = check_inputs(x, y.shape[0])
+    probe = make_probe(x, y)
+    return probe, estimator.prepare(probe)
+
+
+def _collisions(result: Estimate):
+    c = result.aux.get("hash_collisions")
+    return None if c is None else np.asarray(c)
+
+
+def _retry(estimator, ctx, t) -> Estimate:
+    """Recompute one layer with other hash seeds until its grouping is verified exact."""
+    for k in range(1, MAX_HASH_RETRIES + 1):
+        alt = dataclasses.replace(estimator, hash_seed=estimator.hash_seed + k)
+        r = _layer(alt, ctx, t)
+        if int(np.asarray(r.aux["hash_collisions"])) == 0:
+            return dataclasses.replace(r, params=estimator.params())
+    warnings.warn(
+        f"{estimator.name}: row-hash collisions persisted over {MAX_HASH_RETRIES} seeds; the "
+        "estimate may merge a few distinct states (see aux['hash_collisions']).",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return r
+
+
+def estimate(estimator: Estimator, x, t, y) -> Estimate:
+    """Estimate I(X;T) and I(T;Y) for one layer.
+
+    Args:
+      estimator: e.g. ``infoplane.estimators.Binning()``.
+      x: (N, ...) probe inputs (used to find repeated inputs, and by estimators that need X).
+      t: (N, d) the layer's activations on the probe inputs (flatten conv maps first).
+      y: (N,) integer labels.
+
+    Returns an `Estimate` with scalar ``i_xt``, ``i_ty`` in the estimator's units (bits by
+    default), ``aux`` diagnostics, and ``metadata()`` holding every parameter.
+
+    The per-layer computation is jit-compiled once per (estimator, shape); later calls with the
+    same shapes reuse it.
+    """
+    check_estimator(estimator)
+    n = check_activations(t, batched=False)[0]
+    _, ctx = prepare(estimator, x, y, n)
+    result = _layer(estimator, ctx, t)
+    c = _collisions(result)
+    if c is not None and c > 0:
+        result = _retry(estimator, ctx, t)
+    return result
+
+
+def estimate_epochs(estimator: Estimator, x, ts, y, *, ctx=None) -> Estimate:
+    """Estimate the information plane of one layer at E recorded epochs at once.
+
+    ts: (E, N, d) activations stacked over epochs. The estimator is mapped over the epochs
+    axis with ``jax.vmap`` (or ``lax.map`` for estimators with O(N^2) temporaries); results
+    equal a Python loop over `estimate`. Returns an `Estimate` whose arrays have shape (E,).
+    ``ctx``: an already prepared context (from `prepare`) to skip re-preparing the probe.
+    """
+    check_estimator(estimator)
+    n = check_activations(ts, batched=True)[1]
+    if ctx is None:
+        _, ctx = prepare(estimator, x, y, n)
+    result = _epochs(estimator, ctx, ts)
+    c = _collisions(result)
+    if c is not None and c.any():
+        fixed = [(int(e), _retry(estimator, ctx, ts[e])) for e in np.flatnonzero(c)]
+        result = jax.tree_util.tree_map(np.asarray, result)
+        for e, r in fixed:
+            result = jax.tree_util.tree_map(
+                lambda a, v, e=e: _set(a, e, v), result, r
+            )
+    return result
+
+
+def _set(a, index, value):
+    a = np.array(a)
+    a[index] = np.asarray(value)
+    return a
+
+
+__all__ = ["Probe", "estimate", "estimate_epochs", "prepare"]
