@@ -12,7 +12,7 @@ def _shape(a) -> tuple:
 
 
 def check_estimator(estimator) -> None:
-    if not isinstance(estimator, Estimator):
+    if isinstance(estimator, type) or not isinstance(estimator, Estimator):
         raise TypeError(
             f"Expected an estimator such as infoplane.estimators.Binning(), got "
             f"{type(estimator).__name__}. If you passed a class, instantiate it: Binning()."
