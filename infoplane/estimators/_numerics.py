@@ -103,7 +103,7 @@ def first_index_of_group(s_sorted, keys):
     s_sorted: (n,) sorted uint32; keys: (m,) uint32 all present in s_sorted -> (m,) int32.
     The position is an exact, dense-enough id of the key (< n).
     """
-    return jnp.searchsorted(s_sorted, keys, side="left", method="scan_unrolled").astype(jnp.int32)
+    return jnp.searchsorted(s_sorted, keys, side="left", method="scan").astype(jnp.int32)
 
 
 def count_collisions(b, group_pos):
@@ -127,7 +127,13 @@ def pairwise_sqdist(a, b):
     narrow KDE kernels need); large d uses the matmul form on centred data.
     """
     if a.shape[1] <= 32:
-        return jnp.sum(jnp.square(a[:, None, :] - b[None, :, :]), axis=-1)
+        # one (R, N) pass per unit: lane-friendly and ~2x faster on XLA:CPU than reducing a
+        # (R, N, d) difference over its short last axis
+        bt = b.T
+        acc = jnp.square(a[:, :1] - bt[0][None, :])
+        for k in range(1, a.shape[1]):
+            acc = acc + jnp.square(a[:, k : k + 1] - bt[k][None, :])
+        return acc
     mu = jnp.mean(b, axis=0)
     a = a - mu
     b = b - mu
