@@ -66,8 +66,11 @@ def np_discrete_mi(digitized, y):
     return h_t, h_t - h_t_y  # I(X;T) = H(T) for distinct inputs, I(T;Y)
 
 
-def np_binning(t, y, bins=np.linspace(-1, 1, 30)):
-    return np_discrete_mi(np.digitize(t, bins), y)
+ORIGINAL_EDGES = np.linspace(-1, 1, 30)
+
+
+def np_binning(t, y):
+    return np_discrete_mi(np.digitize(t, ORIGINAL_EDGES), y)
 
 
 def np_adaptive(t, y, n_bins=30):
