@@ -12,21 +12,35 @@ References, timed in the same process:
   sums by a matrix product).
 
 Prints absolute times and the speed ratios (targets: >= 10x for binning + adaptive binning
-together, >= 3x for KDE). Usage: ``python benchmarks/bench_binning.py [--epochs 64]``.
+together, >= 3x for KDE). Usage: ``python benchmarks/bench_binning.py [--epochs 64]
+[--devices K]``; ``--devices K`` exposes K CPU devices to JAX (XLA's
+``--xla_force_host_platform_device_count``) so `estimate_epochs` shards the epochs over them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("--epochs", type=int, default=64)
+ap.add_argument("--kde-epochs", type=int, default=8)
+ap.add_argument("--devices", type=int, default=1, help="CPU devices to shard epochs over")
+ARGS = ap.parse_args()
+if ARGS.devices > 1:  # must be set before JAX initialises its CPU backend
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + f" --xla_force_host_platform_device_count={ARGS.devices}"
+    )
 
-import infoplane
-from infoplane.estimators import KDE, AdaptiveBinning, Binning
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import infoplane  # noqa: E402
+from infoplane.estimators import KDE, AdaptiveBinning, Binning  # noqa: E402
 
 WIDTHS = (12, 10, 7, 5, 4, 3, 2)
 
@@ -123,13 +137,11 @@ def time_jax(est, x, layers, y, repeats=3):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=64)
-    ap.add_argument("--kde-epochs", type=int, default=8)
-    args = ap.parse_args()
+    args = ARGS
     x, y, layers = workload(args.epochs)
     print(f"machine: {platform.machine()} {platform.processor() or ''} | jax {jax.__version__} "
-          f"on {jax.devices()[0].platform} | N=4096, widths={WIDTHS}, epochs={args.epochs}")
+          f"on {jax.local_device_count()} {jax.devices()[0].platform} device(s) | N=4096, "
+          f"widths={WIDTHS}, epochs={args.epochs}")
 
     rows = []
     t_np_bin = time_numpy(np_binning, layers, y, args.epochs)

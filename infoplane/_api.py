@@ -9,6 +9,8 @@ import warnings
 import jax
 import numpy as np
 from jax import lax
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from infoplane._validate import check_activations, check_estimator, check_inputs, check_labels
 from infoplane.estimators._base import Estimate, Estimator, Probe, make_probe
@@ -23,14 +25,50 @@ def _layer(estimator: Estimator, ctx, t) -> Estimate:
     return estimator.estimate_layer(ctx, t)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _epochs(estimator: Estimator, ctx, ts) -> Estimate:
+def _batch(estimator: Estimator, ctx, ts) -> Estimate:
     def one(t):
         return estimator.estimate_layer(ctx, t)
 
     if estimator.epoch_batching == "map":
         return lax.map(one, ts)
     return jax.vmap(one)(ts)
+
+
+_epochs = jax.jit(_batch, static_argnums=0)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _epochs_sharded(estimator: Estimator, mesh: Mesh, ctx, ts) -> Estimate:
+    """The epochs axis split over the devices of a 1-D mesh; the probe context replicated."""
+    f = jax.shard_map(
+        functools.partial(_batch, estimator),
+        mesh=mesh,
+        in_specs=(P(), P("epochs")),
+        out_specs=P("epochs"),
+    )
+    return f(ctx, ts)
+
+
+@functools.cache
+def _epochs_mesh(n_devices: int) -> Mesh:
+    return jax.make_mesh((n_devices,), ("epochs",), axis_types=(AxisType.Auto,))
+
+
+def _run_epochs(estimator: Estimator, ctx, ts, shard: bool | None) -> Estimate:
+    """Batched estimation, sharded over all local devices when there are several."""
+    n_dev = jax.local_device_count()
+    if shard is False or n_dev < 2:
+        return _epochs(estimator, ctx, ts)
+    e = ts.shape[0]
+    pad = (-e) % n_dev
+    ts = jax.numpy.asarray(ts)
+    if pad:  # fixed shapes: pad with copies of the last epoch, dropped below
+        ts = jax.numpy.concatenate([ts, jax.numpy.repeat(ts[-1:], pad, axis=0)])
+    mesh = _epochs_mesh(n_dev)
+    ts = jax.device_put(ts, NamedSharding(mesh, P("epochs")))
+    ctx = jax.device_put(ctx, NamedSharding(mesh, P()))
+    out = _epochs_sharded(estimator, mesh, ctx, ts)
+    return jax.tree_util.tree_map(lambda a: a[:e], out) if pad else out
 
 
 def prepare(estimator: Estimator, x, y, n: int | None = None):
@@ -91,19 +129,23 @@ def estimate(estimator: Estimator, x, t, y) -> Estimate:
     return result
 
 
-def estimate_epochs(estimator: Estimator, x, ts, y, *, ctx=None) -> Estimate:
+def estimate_epochs(estimator: Estimator, x, ts, y, *, ctx=None, shard=None) -> Estimate:
     """Estimate the information plane of one layer at E recorded epochs at once.
 
     ts: (E, N, d) activations stacked over epochs. The estimator is mapped over the epochs
     axis with ``jax.vmap`` (or ``lax.map`` for estimators with O(N^2) temporaries); results
     equal a Python loop over `estimate`. Returns an `Estimate` whose arrays have shape (E,).
     ``ctx``: an already prepared context (from `prepare`) to skip re-preparing the probe.
+    ``shard``: with several local devices (GPUs, or CPU cores exposed as devices with
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=K``), the epochs axis is split over them
+    with ``jax.shard_map`` (the default, ``None``); results are identical to one device.
+    ``False`` keeps everything on one device.
     """
     check_estimator(estimator)
     n = check_activations(ts, batched=True)[1]
     if ctx is None:
         _, ctx = prepare(estimator, x, y, n)
-    result = _epochs(estimator, ctx, ts)
+    result = _run_epochs(estimator, ctx, ts, shard)
     c = _collisions(result)
     if c is not None and c.any():
         fixed = [(int(e), _retry(estimator, ctx, ts[e])) for e in np.flatnonzero(c)]
