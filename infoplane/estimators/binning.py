@@ -49,8 +49,10 @@ def uniform_bin_index(t, lo, hi, n_bins: int):
     """
     lo = jnp.asarray(lo, jnp.float32)
     s = jnp.float32(n_bins) / (jnp.asarray(hi, jnp.float32) - lo)
-    k = jnp.floor((t - lo) * s)
-    return jnp.clip(k, 0, n_bins - 1).astype(jnp.int32)
+    # clip(floor(v), 0, n-1) == trunc(clip(v, 0, n-1)) for every v (truncation is floor for
+    # v >= 0); the second form avoids a floor and an integer clip (~2x faster on XLA:CPU).
+    v = jnp.clip((t - lo) * s, 0.0, jnp.float32(n_bins - 1))
+    return v.astype(jnp.int32)
 
 
 @dataclasses.dataclass(frozen=True)
