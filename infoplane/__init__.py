@@ -11,7 +11,20 @@ Flat public API::
 
 from infoplane import estimators
 from infoplane._api import estimate, estimate_epochs, prepare
-from infoplane.estimators import KDE, AdaptiveBinning, Binning, Estimate, Estimator, Probe
+from infoplane.estimators import (
+    KDE,
+    AdaptiveBinning,
+    Binning,
+    Compressed,
+    DiffusionSpectral,
+    Estimate,
+    Estimator,
+    Probe,
+    dse,
+    dsmi,
+    knn_entropy,
+    ksg_mi,
+)
 
 __version__ = "0.1.0"
 
@@ -19,12 +32,18 @@ __all__ = [
     "KDE",
     "AdaptiveBinning",
     "Binning",
+    "Compressed",
+    "DiffusionSpectral",
     "Estimate",
     "Estimator",
     "Probe",
     "__version__",
+    "dse",
+    "dsmi",
     "estimate",
     "estimate_epochs",
     "estimators",
+    "knn_entropy",
+    "ksg_mi",
     "prepare",
 ]

@@ -88,7 +88,8 @@ def _build_parser():
         "--estimators",
         default=",".join(DEFAULT_ESTIMATORS),
         help=f"comma-separated estimator names from: {', '.join(NAMES)}; each runs with its "
-        "default parameters, recorded in the params column of results.csv (default: all)",
+        "default parameters, recorded in the params column of results.csv "
+        "(default: %(default)s)",
     )
     run.add_argument(
         "--seed",

@@ -1,22 +1,30 @@
 """Information-plane estimators. Every estimator follows the protocol in `_base`.
 
 Estimators: `Binning` (Shwartz-Ziv & Tishby 2017; Saxe et al. 2018), `AdaptiveBinning`
-(Chelombiev et al. 2019), `KDE` (Kolchinsky & Tracey 2017).
+(Chelombiev et al. 2019), `KDE` (Kolchinsky & Tracey 2017), `Compressed` (Butakov et al.
+2024), `DiffusionSpectral` (DSE/DSMI, Liao, Liu et al. 2023).
+Building blocks: `dse`, `dsmi`, `knn_entropy` (Kozachenko–Leonenko /
+Berrett–Samworth–Yuan) and `ksg_mi` (Kraskov–Stögbauer–Grassberger).
 """
 
 from infoplane.estimators._base import Estimate, Estimator, Probe, make_probe
 from infoplane.estimators.adaptive import AdaptiveBinning
 from infoplane.estimators.binning import Binning
+from infoplane.estimators.compressed import Compressed
 from infoplane.estimators.kde import KDE
+from infoplane.estimators.knn import knn_entropy, ksg_mi
+from infoplane.estimators.spectral import DiffusionSpectral, dse, dsmi
 
 #: Estimator classes by their `name`.
-REGISTRY = {cls.name: cls for cls in (Binning, AdaptiveBinning, KDE)}
+REGISTRY = {
+    cls.name: cls for cls in (Binning, AdaptiveBinning, KDE, Compressed, DiffusionSpectral)
+}
 #: Valid estimator names, e.g. for a command line.
 NAMES = tuple(REGISTRY)
 
 
 def by_name(name: str, **params) -> Estimator:
-    """An estimator from its name ("binning", "adaptive_binning", "kde") and parameters."""
+    """An estimator from its name (one of `NAMES`, e.g. "binning") and its parameters."""
     try:
         cls = REGISTRY[name]
     except KeyError:
@@ -32,9 +40,15 @@ __all__ = [
     "REGISTRY",
     "AdaptiveBinning",
     "Binning",
+    "Compressed",
+    "DiffusionSpectral",
     "Estimate",
     "Estimator",
     "Probe",
     "by_name",
+    "dse",
+    "dsmi",
+    "knn_entropy",
+    "ksg_mi",
     "make_probe",
 ]

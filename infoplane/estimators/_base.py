@@ -139,7 +139,10 @@ class Estimate:
 
 # Auxiliary values that are counts or flags rather than information, so unit conversion
 # leaves them alone.
-_UNITLESS_AUX = frozenset({"hash_collisions", "n_states", "sigma2", "n_bins", "saturation"})
+_UNITLESS_AUX = frozenset(
+    {"hash_collisions", "n_states", "sigma2", "n_bins", "saturation", "pca_lost",
+     "ae_recon_error", "n_clusters"}
+)
 
 
 @runtime_checkable

@@ -8,10 +8,16 @@ estimators therefore reduce every grouping problem to *one sorted array of uint3
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
 _U32 = jnp.uint32
+
+
+def is_concrete(x) -> bool:
+    """True for a concrete value (not a tracer), i.e. one that eager checks can inspect."""
+    return not isinstance(x, jax.core.Tracer)
 
 
 def xlogx(x):
@@ -178,6 +184,7 @@ __all__ = [
     "first_index_of_group",
     "fmix32",
     "hash_rows",
+    "is_concrete",
     "key_to_float",
     "ordered_key",
     "pack_rows",
