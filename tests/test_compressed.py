@@ -160,3 +160,14 @@ def test_bad_inputs():
         Compressed(units="dits")
     assert jax.tree_util.tree_leaves(
         _api.prepare(Compressed(**PCA), x, y)[1])  # the context is a pytree
+
+
+def test_colliding_compressed_inputs_raise_a_clear_error():
+    """Binary inputs repeated more than k times collide after compression: H(X') is not finite,
+    which must be an error naming the cause and the fixes, not a NaN result."""
+    rng = np.random.default_rng(0)
+    x = np.repeat(rng.integers(0, 2, size=(40, 12)).astype(np.float32), 8, axis=0)
+    y = np.tile([0, 1], 160)
+    t = rng.normal(size=(320, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="repeated points.*x_compressor='autoencoder'"):
+        infoplane.estimate(Compressed(x_compressor="pca"), x, t, y)

@@ -336,6 +336,15 @@ class Compressed:
         d = x_code.shape[1]
         h_x = _knn_entropy_nats(x_code, self.k, entropy_weights(self.k, d, self.weighted),
                                 min(self.chunk, n)) + x_shift
+        if not np.isfinite(float(h_x)):
+            n_distinct = np.unique(np.asarray(x_code), axis=0).shape[0]
+            raise ValueError(
+                f"The compressed inputs X' have repeated points ({n} samples, {n_distinct} "
+                f"distinct after {self.x_compressor if x.shape[1] > self.dim else 'no'} "
+                "compression), so a k-nearest-neighbour distance is 0 and H(X') is not finite. "
+                "Discrete inputs (e.g. binary patterns) often collide under PCA: use "
+                "x_compressor='autoencoder', a larger dim, or a probe set without repeats."
+            )
         return CompressedContext(
             labels=jnp.asarray(labels, jnp.int32),
             class_counts=jnp.asarray(counts, jnp.float32),
