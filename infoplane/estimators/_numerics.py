@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 _U32 = jnp.uint32
@@ -18,6 +19,20 @@ _U32 = jnp.uint32
 def is_concrete(x) -> bool:
     """True for a concrete value (not a tracer), i.e. one that eager checks can inspect."""
     return not isinstance(x, jax.core.Tracer)
+
+
+def nonfinite_rows(z):
+    """Host-side check: indices of the rows of a concrete float array with NaN or inf.
+
+    z: (N, d) array-like -> int64 (k,) row indices, empty when all finite. Returns an empty
+    array for tracers (nothing to inspect at trace time) and for non-float dtypes.
+    """
+    if not is_concrete(z):
+        return np.zeros((0,), np.int64)
+    arr = np.asarray(z)
+    if not np.issubdtype(arr.dtype, np.floating):
+        return np.zeros((0,), np.int64)
+    return np.flatnonzero(~np.all(np.isfinite(arr), axis=1))
 
 
 def xlogx(x):
@@ -115,13 +130,6 @@ def ordered_key(x):
     return jnp.where(neg, ~u, u | _U32(0x80000000))
 
 
-def key_to_float(k):
-    """Inverse of `ordered_key`."""
-    neg = (k >> 31) == 0
-    u = jnp.where(neg, ~k, k & _U32(0x7FFFFFFF))
-    return lax.bitcast_convert_type(u, jnp.float32)
-
-
 def first_index_of_group(s_sorted, keys):
     """Position in sorted ``s_sorted`` of the first element equal to each of ``keys``.
 
@@ -185,7 +193,7 @@ __all__ = [
     "fmix32",
     "hash_rows",
     "is_concrete",
-    "key_to_float",
+    "nonfinite_rows",
     "ordered_key",
     "pack_rows",
     "pairwise_sqdist",

@@ -38,8 +38,8 @@ def select_flagged(s, flags, targets, block: int = 256):
     """Elements of ``s`` at given ranks among the flagged positions, without a full prefix sum.
 
     s: (M,) values; flags: (M,) bool; targets: (T,) int32 0-based ranks, each < flags.sum().
-    Returns ``(s[pos], count)`` where pos[k] is the position of the targets[k]-th flagged
-    element and count = flags.sum(). Two levels: per-block flag counts (a reduction), a cumsum
+    Returns ``s[pos]`` where pos[k] is the position of the targets[k]-th flagged element.
+    Two levels: per-block flag counts (a reduction), a cumsum
     over the M / block block counts, then a cumsum inside the T selected blocks only -- on
     XLA:CPU several times cheaper than ``cumsum`` over all M elements.
     """
@@ -57,7 +57,7 @@ def select_flagged(s, flags, targets, block: int = 256):
     within = jnp.cumsum(f[blk], axis=1)  # (T, block)
     idx = jnp.sum(within <= local[:, None], axis=1)  # first position where within == local + 1
     pos = jnp.clip(blk * block + idx, 0, m - 1)
-    return s[pos], upto[-1]
+    return s[pos]
 
 
 def distinct_level_edges(keys, n_bins: int, lower_key=None):
@@ -77,7 +77,7 @@ def distinct_level_edges(keys, n_bins: int, lower_key=None):
     u = jnp.sum(first)  # number of distinct (eligible) values
     k = jnp.arange(0 if lower_key is not None else 1, b, dtype=jnp.int32)
     target = (k * u) // b  # 0-based rank of each edge among the distinct values
-    edges, _ = select_flagged(s, first, target)
+    edges = select_flagged(s, first, target)
     if lower_key is not None:
         # edge 0 (rank 0) is the smallest distinct value above `lower`: values <= lower -> bin 0;
         # nothing above lower at all: every value in bin 0

@@ -47,7 +47,7 @@ from jax import lax
 from jax.scipy.special import digamma
 
 from infoplane.estimators._base import check_units, nats_to
-from infoplane.estimators._numerics import is_concrete, pairwise_sqdist
+from infoplane.estimators._numerics import nonfinite_rows, pairwise_sqdist
 
 #: Default rows per block of the distance matrix. Memory of one block ~ chunk * N * 4 bytes per
 #: live temporary; 512 x 50 000 is ~100 MB.
@@ -126,16 +126,12 @@ def _check_points(z, what: str, k: int) -> None:
             f"k={k} neighbours need at least k + 1 = {k + 1} samples, but {what} has N={n}. "
             "Use a smaller k (5 is usual) or more samples."
         )
-    if is_concrete(z):
-        arr = np.asarray(z)
-        if np.issubdtype(arr.dtype, np.floating):
-            bad = ~np.all(np.isfinite(arr), axis=1)
-            if bad.any():
-                rows = np.flatnonzero(bad)
-                raise ValueError(
-                    f"{what} has {rows.size} rows with NaN or inf values (first: row "
-                    f"{int(rows[0])}). kNN distances are undefined there; drop those rows first."
-                )
+    rows = nonfinite_rows(z)
+    if rows.size:
+        raise ValueError(
+            f"{what} has {rows.size} rows with NaN or inf values (first: row "
+            f"{int(rows[0])}). kNN distances are undefined there; drop those rows first."
+        )
 
 
 # ---- blocked exact neighbour search ------------------------------------------------------------

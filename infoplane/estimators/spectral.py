@@ -79,7 +79,7 @@ from infoplane.estimators._base import (
     dataclass_params,
     nats_to,
 )
-from infoplane.estimators._numerics import is_concrete, pairwise_sqdist, xlogx
+from infoplane.estimators._numerics import is_concrete, nonfinite_rows, pairwise_sqdist, xlogx
 
 #: Largest problem (rows) that ``mode="auto"`` solves exactly. Measured on a 2-core CPU
 #: (benchmarks/bench_spectral.py): exact DSE ~0.6 s at 2000 rows and ~4 s at 4096 rows, SLQ
@@ -126,15 +126,13 @@ def _check_z(z, what: str = "z") -> None:
         )
     if shape[0] < 2:
         raise ValueError(f"DSE needs at least N=2 samples, got N={shape[0]}.")
-    if is_concrete(z):
-        arr = np.asarray(z)
-        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-            rows = np.flatnonzero(~np.all(np.isfinite(arr), axis=1))
-            raise ValueError(
-                f"{what} has NaN or inf values in {rows.size} row(s), first at row {rows[0]}; "
-                "the kernel would be undefined. Drop or fix those samples (a diverged network "
-                "produces them)."
-            )
+    rows = nonfinite_rows(z)
+    if rows.size:
+        raise ValueError(
+            f"{what} has NaN or inf values in {rows.size} row(s), first at row {rows[0]}; "
+            "the kernel would be undefined. Drop or fix those samples (a diverged network "
+            "produces them)."
+        )
 
 
 def resolve_mode(mode: str, n: int) -> str:
