@@ -7,10 +7,16 @@ Flat public API::
 
     est = infoplane.estimate(Binning(), x, t, y)        # one layer: est.i_xt, est.i_ty (bits)
     ests = infoplane.estimate_epochs(KDE(), x, ts, y)   # ts: (E, N, d), results of shape (E,)
+
+    rec = infoplane.Recorder(x_probe, y_probe, estimators=["binning", "kde"], logdir="runs")
+    rec.record(epoch, model)   # in your training loop; linen: rec.record(epoch, module, params)
+    rec.close()
+    table = infoplane.load_results(rec.run_dir)
 """
 
 from infoplane import estimators
 from infoplane._api import estimate, estimate_epochs, prepare
+from infoplane.capture import capture_linen, capture_nnx, layer_names_linen, layer_names_nnx
 from infoplane.estimators import (
     KDE,
     AdaptiveBinning,
@@ -25,11 +31,29 @@ from infoplane.estimators import (
     knn_entropy,
     ksg_mi,
 )
+from infoplane.estimators.subsample import Subsample
+from infoplane.harness import PRESETS, run_experiment
+from infoplane.recorder import Recorder, Schedule, log_spaced_epochs
+from infoplane.results import ActivationStore, Results, load_metrics, load_results
 
 __version__ = "0.1.0"
 
 __all__ = [
     "KDE",
+    "PRESETS",
+    "ActivationStore",
+    "Recorder",
+    "Results",
+    "Schedule",
+    "Subsample",
+    "capture_linen",
+    "capture_nnx",
+    "layer_names_linen",
+    "layer_names_nnx",
+    "load_metrics",
+    "load_results",
+    "log_spaced_epochs",
+    "run_experiment",
     "AdaptiveBinning",
     "Binning",
     "Compressed",

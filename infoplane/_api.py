@@ -90,8 +90,13 @@ def _collisions(result: Estimate):
 
 def _retry(estimator, ctx, t) -> Estimate:
     """Recompute one layer with other hash seeds until its grouping is verified exact."""
+    base = getattr(estimator, "estimator", estimator)  # a Subsample wraps the hashed estimator
     for k in range(1, MAX_HASH_RETRIES + 1):
-        alt = dataclasses.replace(estimator, hash_seed=estimator.hash_seed + k)
+        seed = base.hash_seed + k
+        if hasattr(estimator, "with_hash_seed"):
+            alt = estimator.with_hash_seed(seed)
+        else:
+            alt = dataclasses.replace(estimator, hash_seed=seed)
         r = _layer(alt, ctx, t)
         if int(np.asarray(r.aux["hash_collisions"])) == 0:
             return dataclasses.replace(r, params=estimator.params())

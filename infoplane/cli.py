@@ -1,34 +1,19 @@
-"""The ``infoplane`` command line (argument parsing only; the work is in `infoplane.quickrun`).
+"""The ``infoplane`` command line (argument parsing and printing; the work is in
+`infoplane.harness`, `infoplane.recorder` and `infoplane.selftest`).
 
-Usage: ``infoplane run [--preset tishby-tanh] [--epochs 3000] [--points 20]
-[--estimators binning,adaptive_binning,kde] [--seed 0] [--logdir runs] [--name NAME]``;
-``infoplane run --help`` explains every option.
+Commands: ``infoplane run`` (train a preset and record its information plane; ``--resume``),
+``infoplane estimate RUN_DIR`` (re-estimate stored activations), ``infoplane selftest``
+(every estimator against ground truth). ``infoplane COMMAND --help`` explains every option.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import os
-import platform
 import sys
-import time
 
-RESULT_COLUMNS = (
-    "run",
-    "seed",
-    "split",
-    "epoch",
-    "layer",
-    "estimator",
-    "i_xt",
-    "i_ty",
-    "units",
-    "params",
-)
-ACCURACY_COLUMNS = ("epoch", "train_acc", "test_acc", "train_loss")
 #: At most this many recorded epochs are shown in the printed table (all are in results.csv).
 TABLE_MAX_ROWS = 12
 
@@ -39,76 +24,100 @@ class _UsageError(Exception):
 
 def _build_parser():
     from infoplane.estimators import NAMES
-    from infoplane.quickrun import DEFAULT_EPOCHS, DEFAULT_ESTIMATORS, DEFAULT_POINTS, PRESETS
+    from infoplane.harness import COSTLY, DEFAULT_ESTIMATORS, PRESETS
 
     parser = argparse.ArgumentParser(
         prog="infoplane",
         description="Information-plane analysis of neural-network training in JAX/flax.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    presets = "; ".join(f"{p.name}: {p.description} ({p.epochs} epochs)" for p in PRESETS.values())
     run = sub.add_parser(
         "run",
         help="train a preset network, record its layers and estimate their information plane",
         description=(
-            "Train the Shwartz-Ziv & Tishby 12-10-7-5-4-3-2 network on the generated 12-bit "
-            "dataset (infoplane.datasets.tishby_dataset; Adam lr 4e-4, batch 256, random 80/20 "
-            "split), record every layer on all 4096 inputs at log-spaced epochs, and estimate "
-            "I(X;T) and I(T;Y) of every layer with each estimator. Writes "
-            "LOGDIR/NAME/config.json (all options, to reproduce the run), "
-            "LOGDIR/NAME/results.csv (one row per epoch, layer and estimator) and "
-            "LOGDIR/NAME/accuracy.csv, then prints a summary table."
+            "Train a preset network with optax (several seeds together), record every layer "
+            "at the scheduled epochs and estimate I(X;T) and I(T;Y) of every layer with each "
+            "estimator. Writes LOGDIR/NAME/: config.json (everything needed to reproduce), "
+            "results.csv (one row per seed, split, epoch, layer and estimator, appended as it "
+            "goes), metrics.csv (accuracy and loss), checkpoints/ (for --resume) and, with "
+            "--store-activations, activations/ (for `infoplane estimate`). Presets: " + presets
         ),
         epilog=(
-            "example: infoplane run --preset tishby-relu --epochs 2000 --estimators binning,kde "
-            "--name relu-test. The printed table shows, per estimator, I(X;T)/I(T;Y) of each "
-            "layer (columns) at up to 12 recorded epochs (rows); results.csv has them all."
+            "examples: infoplane run;  infoplane run --preset tishby-relu --seeds 3 "
+            "--estimators binning,kde --name relu;  infoplane run --preset digits-cnn;  "
+            "infoplane run --preset data --data mine.npz;  infoplane run --resume runs/relu"
         ),
     )
-    run.add_argument(
-        "--preset",
-        default="tishby-tanh",
-        help=f"network preset: {', '.join(PRESETS)} (tanh or ReLU hidden layers, softmax "
-        "output; default: %(default)s)",
+    run.add_argument("--preset", default="tishby-tanh",
+                     help=f"experiment: {', '.join(PRESETS)} (default: %(default)s)")
+    run.add_argument("--epochs", type=int, default=None,
+                     help="training epochs (default: the preset's, 3000 for tishby-*)")
+    run.add_argument("--points", type=int, default=None,
+                     help="number of log-spaced epochs to record, from 0 (before training) to "
+                     "EPOCHS; rounding may merge a few early ones (default: the preset's, 20)")
+    run.add_argument("--schedule", default="log",
+                     help="which epochs to record: 'log' (log-spaced, --points of them), 'every' "
+                     "(every epoch) or a comma-separated list of epochs (default: %(default)s)")
+    run.add_argument("--estimators", default=",".join(DEFAULT_ESTIMATORS),
+                     help=f"comma-separated estimator names from: {', '.join(NAMES)}; each runs "
+                     "with its default parameters, recorded in the params column of "
+                     "results.csv (default: %(default)s)")
+    costly = ", ".join(f"{k} {v}" for k, v in COSTLY.items())
+    run.add_argument("--subsample", type=int, default=None,
+                     help="the costly estimators (compressed, dsmi) see a stratified subset of "
+                     "this many probe samples, the same at every epoch, recorded in their "
+                     f"params; 0 = the whole probe (default: {costly})")
+    run.add_argument("--seed", type=int, default=0,
+                     help="first seed: initial weights, minibatch order and the train/test "
+                     "split (default: %(default)s)")
+    run.add_argument("--seeds", default="1",
+                     help="a count N (seeds SEED..SEED+N-1) or a comma-separated list of seeds, "
+                     "trained together with jax.vmap; the split is drawn with the first "
+                     "(default: %(default)s)")
+    run.add_argument("--data", default=None,
+                     help="an .npz file with arrays x (N, ...) and y (N,) for --preset data "
+                     "(given alone, it selects that preset)")
+    run.add_argument("--logdir", default="runs",
+                     help="directory that holds the run directories (default: %(default)s)")
+    run.add_argument("--name", default=None,
+                     help="run directory name under LOGDIR (default: PRESET-YYYYmmdd-HHMMSS); "
+                     "an existing directory is never overwritten")
+    run.add_argument("--resume", default=None, metavar="RUN_DIR",
+                     help="continue RUN_DIR from its last checkpoint with its own settings (other "
+                     "options are ignored): no epoch is duplicated or missing")
+    run.add_argument("--store-activations", action="store_true",
+                     help="also save every recorded activation (activations/, opt-in, can be "
+                     "large) so `infoplane estimate` can re-estimate the run later")
+    run.add_argument("--buffer", type=int, default=16,
+                     help="recorded epochs estimated together in one batched call "
+                     "(default: %(default)s)")
+
+    est = sub.add_parser(
+        "estimate",
+        help="re-estimate a finished run's stored activations with other estimators",
+        description=(
+            "Read RUN_DIR/activations/ (written by `infoplane run --store-activations`), "
+            "estimate every stored epoch and layer with each estimator, and append the rows to "
+            "RUN_DIR/results.csv. An estimator already in results.csv with the same parameters "
+            "is refused."
+        ),
     )
-    run.add_argument(
-        "--epochs",
-        type=int,
-        default=DEFAULT_EPOCHS,
-        help="number of training epochs (default: %(default)s, enough to show fitting, then "
-        "compression, with tanh)",
+    est.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/NAME")
+    est.add_argument("--estimators", required=True,
+                     help=f"comma-separated estimator names from: {', '.join(NAMES)}")
+    est.add_argument("--subsample", type=int, default=None,
+                     help="probe subset size for the costly estimators (compressed, dsmi); 0 = "
+                     f"all (default: {costly})")
+
+    st = sub.add_parser(
+        "selftest",
+        help="check every estimator against analytic ground truth and print a table",
+        description="Runs each estimator on data with known entropies / mutual information "
+        "and prints expected vs estimated values; exit code 0 when every check passes.",
     )
-    run.add_argument(
-        "--points",
-        type=int,
-        default=DEFAULT_POINTS,
-        help="number of log-spaced epochs to record, from 0 (before training) to EPOCHS; "
-        "rounding may merge a few early ones (default: %(default)s)",
-    )
-    run.add_argument(
-        "--estimators",
-        default=",".join(DEFAULT_ESTIMATORS),
-        help=f"comma-separated estimator names from: {', '.join(NAMES)}; each runs with its "
-        "default parameters, recorded in the params column of results.csv "
-        "(default: %(default)s)",
-    )
-    run.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the train/test split, the initial weights and the shuffling "
-        "(default: %(default)s)",
-    )
-    run.add_argument(
-        "--logdir",
-        default="runs",
-        help="directory that holds the run directories (default: %(default)s)",
-    )
-    run.add_argument(
-        "--name",
-        default=None,
-        help="run directory name under LOGDIR (default: PRESET-YYYYmmdd-HHMMSS); an existing "
-        "directory is never overwritten",
-    )
+    st.add_argument("--only", default=None,
+                    help="comma-separated estimator names to check (default: all)")
     return parser
 
 
@@ -126,26 +135,75 @@ def _parse_estimators(spec: str) -> list[str]:
     return names
 
 
-def _check_args(args) -> list[str]:
-    from infoplane.quickrun import PRESETS
+def _parse_seeds(args) -> list[int]:
+    spec = args.seeds.strip()
+    try:
+        if "," in spec:
+            seeds = [int(v) for v in spec.split(",") if v.strip()]
+        else:
+            count = int(spec)
+            if count < 1:
+                raise _UsageError(f"--seeds must be a count >= 1 or a list, got {spec!r}")
+            seeds = list(range(args.seed, args.seed + count))
+    except ValueError:
+        raise _UsageError(
+            f"--seeds must be a count (e.g. 3) or a comma-separated list (e.g. 0,4,7), got {spec!r}"
+        ) from None
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise _UsageError(f"--seeds must be distinct non-negative integers, got {spec!r}")
+    return seeds
 
+
+def _parse_schedule(spec: str):
+    if spec in ("log", "every"):
+        return spec
+    try:
+        epochs = [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise _UsageError(
+            f"--schedule must be 'log', 'every' or a list of epochs like 0,10,100; got {spec!r}"
+        ) from None
+    if not epochs or min(epochs) < 0:
+        raise _UsageError(f"--schedule epochs must be >= 0, got {spec!r}")
+    return epochs
+
+
+def _check_args(args) -> list[str]:
+    from infoplane.harness import PRESETS
+
+    if args.data is not None and args.preset == "tishby-tanh":
+        args.preset = "data"
     if args.preset not in PRESETS:
         raise _UsageError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
-    if args.epochs < 1:
+    if args.preset == "data" and args.data is None:
+        raise _UsageError("--preset data needs --data FILE.npz (arrays x and y)")
+    if args.data is not None and args.preset != "data":
+        raise _UsageError(f"--data is used by --preset data, not {args.preset!r}")
+    if args.epochs is not None and args.epochs < 1:
         raise _UsageError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.points < 2:
+    if args.points is not None and args.points < 2:
         raise _UsageError(f"--points must be at least 2, got {args.points}")
+    if args.subsample is not None and args.subsample < 0:
+        raise _UsageError(f"--subsample must be >= 0, got {args.subsample}")
+    if args.buffer < 1:
+        raise _UsageError(f"--buffer must be at least 1, got {args.buffer}")
     if args.name is not None and (not args.name or os.sep in args.name or args.name in (".", "..")):
         raise _UsageError(f"--name must be a plain directory name, got {args.name!r}")
     return _parse_estimators(args.estimators)
 
 
 def _print_table(rows: list[dict], layers, out) -> None:
-    """Per estimator: rows = recorded epochs (at most TABLE_MAX_ROWS), columns = layers."""
-    by_est: dict[str, dict] = {}
+    """Per estimator and split (first seed): rows = recorded epochs (at most TABLE_MAX_ROWS),
+    columns = layers."""
+    if not rows:
+        return
+    first_seed = rows[0]["seed"]
+    by_est: dict[tuple, dict] = {}
     for r in rows:
-        by_est.setdefault(r["estimator"], {})[(r["epoch"], r["layer"])] = r
-    for est, cells in by_est.items():
+        if r["seed"] == first_seed:
+            by_est.setdefault((r["estimator"], r["split"]), {})[(r["epoch"], r["layer"])] = r
+    width = max(11, *(len(layer) + 2 for layer in layers))
+    for (est, split), cells in by_est.items():
         epochs = sorted({e for e, _ in cells})
         if len(epochs) > TABLE_MAX_ROWS:
             pick = {
@@ -153,8 +211,7 @@ def _print_table(rows: list[dict], layers, out) -> None:
             }
             epochs = [epochs[i] for i in sorted(pick)]
         units = next(iter(cells.values()))["units"]
-        print(f"\n{est}: I(X;T)/I(T;Y) in {units}", file=out)
-        width = 11
+        print(f"\n{est} ({split}, seed {first_seed}): I(X;T)/I(T;Y) in {units}", file=out)
         print("  epoch" + "".join(f"{layer:>{width}}" for layer in layers), file=out)
         for e in epochs:
             line = f"{e:>7}"
@@ -164,108 +221,161 @@ def _print_table(rows: list[dict], layers, out) -> None:
             print(line, file=out)
 
 
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _enable_compilation_cache() -> None:
+    """Keep XLA's compiled estimators between runs (``~/.cache/infoplane/jax``), unless the user
+    configured a cache (JAX_COMPILATION_CACHE_DIR) or disabled it (INFOPLANE_NO_CACHE=1)."""
+    if os.environ.get("INFOPLANE_NO_CACHE") or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    import jax
+
+    path = os.path.join(os.path.expanduser("~"), ".cache", "infoplane", "jax")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
 def _cmd_run(args) -> int:
+    from infoplane import harness
+
+    _enable_compilation_cache()
+    from infoplane._progress import Progress
+
+    if args.resume is not None:
+        if not os.path.isdir(args.resume):
+            raise _UsageError(f"--resume: {args.resume!r} is not a directory")
+        bar = Progress(1, "training")
+        try:
+            summary = harness.resume_experiment(args.resume, log=_log, progress=bar)
+        except (FileNotFoundError, ValueError) as err:
+            raise _UsageError(str(err)) from None
+        finally:
+            bar.close()
+        return _report(summary)
     est_names = _check_args(args)
+    seeds = _parse_seeds(args)
+    schedule = _parse_schedule(args.schedule)
     name = args.name or f"{args.preset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     run_dir = os.path.join(args.logdir, name)
-    try:
-        os.makedirs(run_dir, exist_ok=False)
-    except FileExistsError:
+    if os.path.exists(run_dir):
         print(
             f"infoplane run: error: run directory {run_dir!r} already exists and is never "
-            "overwritten; choose another name with --name",
+            "overwritten; choose another name with --name, or continue it with --resume "
+            f"{run_dir}",
             file=sys.stderr,
         )
         return 1
-
-    import jax
-
-    import infoplane
-    from infoplane import quickrun
-    from infoplane.estimators import by_name
-
-    t_start = time.perf_counter()
-    config = {
-        "command": "run",
-        "run": name,
-        "preset": args.preset,
-        "epochs": args.epochs,
-        "points": args.points,
-        "recorded_epochs": quickrun.log_spaced_epochs(args.epochs + 1, args.points).tolist(),
-        "estimators": est_names,
-        "estimator_params": {n: dict(by_name(n).params()) for n in est_names},
-        "seed": args.seed,
-        "logdir": args.logdir,
-        "dataset": "infoplane.datasets.tishby_dataset",
-        "widths": list(quickrun.mlp_widths),
-        "learning_rate": quickrun.LEARNING_RATE,
-        "batch_size": quickrun.BATCH_SIZE,
-        "train_fraction": quickrun.TRAIN_FRACTION,
-        "layers": list(quickrun.LAYER_NAMES),
-        "versions": {
-            "infoplane": infoplane.__version__,
-            "jax": jax.__version__,
-            "python": platform.python_version(),
-        },
-        "argv": list(args.argv),
-        "started": datetime.datetime.now().isoformat(timespec="seconds"),
-    }
-    try:
-        import flax
-        import optax
-
-        config["versions"].update(flax=flax.__version__, optax=optax.__version__)
-    except (ImportError, AttributeError):  # pragma: no cover
-        pass
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-        f.write("\n")
-
+    preset = harness.PRESETS[args.preset]
+    epochs = preset.epochs if args.epochs is None else args.epochs
     print(
-        f"infoplane run {name}: preset {args.preset}, {args.epochs} epochs, "
-        f"{len(config['recorded_epochs'])} recorded, estimators {', '.join(est_names)}, "
-        f"seed {args.seed} -> {run_dir}",
+        f"infoplane run {name}: preset {args.preset}, {epochs} epochs, seeds "
+        f"{','.join(map(str, seeds))}, estimators {', '.join(est_names)} -> {run_dir}",
         flush=True,
     )
+    bar = Progress(epochs, "training")
+    try:
+        summary = harness.run_experiment(
+            args.preset, epochs=args.epochs, points=args.points, schedule=schedule,
+            estimators=est_names, seeds=seeds, data=args.data, logdir=args.logdir, name=name,
+            store_activations=args.store_activations, subsample=args.subsample,
+            buffer=args.buffer, log=_log, progress=bar, argv=args.argv,
+        )
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        raise _UsageError(str(err).strip("'\"")) from None
+    finally:
+        bar.close()
+    return _report(summary)
 
-    def log(msg: str) -> None:
-        print(msg, flush=True)
 
-    log("training")
-    rec = quickrun.train_and_record(args.preset, args.epochs, args.points, args.seed, log=log)
-    log(f"trained and recorded in {rec.train_seconds:.1f} s")
-    with open(os.path.join(run_dir, "accuracy.csv"), "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(ACCURACY_COLUMNS)
-        for row in zip(rec.epochs, rec.train_acc, rec.test_acc, rec.train_loss, strict=True):
-            w.writerow([int(row[0]), *(repr(float(v)) for v in row[1:])])
-
-    log("estimating")
-    t0 = time.perf_counter()
-    with open(os.path.join(run_dir, "results.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
-        writer.writeheader()
-        f.flush()
-
-        def on_rows(new_rows):
-            writer.writerows(new_rows)
-            f.flush()
-
-        rows = quickrun.estimate_recording(rec, est_names, run=name, on_rows=on_rows, log=log)
-    t_est = time.perf_counter() - t0
-    log(f"estimated in {t_est:.1f} s")
-
-    _print_table(rows, quickrun.LAYER_NAMES, sys.stdout)
+def _report(summary) -> int:
+    rec = summary.recorder
+    rows = rec.results().rows()
+    _print_table(rows, rec.layer_names or (), sys.stdout)
+    for seed, m in summary.final.items():
+        acc = ", ".join(f"{k} {v:.4f}" for k, v in m.items())
+        print(f"\nfinal metrics, seed {seed}: {acc}")
+    t = summary.timings
     print(
-        f"\naccuracy after {args.epochs} epochs: train {rec.train_acc[-1]:.4f}, "
-        f"test {rec.test_acc[-1]:.4f}"
+        f"time: training {t['train']:.1f} s, recording {t['capture']:.1f} s, estimation "
+        f"{t['estimate']:.1f} s, checkpoints {t['checkpoint']:.1f} s, total {t['total']:.1f} s"
     )
-    print(
-        f"time: training {rec.train_seconds:.1f} s, estimation {t_est:.1f} s, "
-        f"total {time.perf_counter() - t_start:.1f} s"
-    )
-    print(f"wrote {run_dir}/config.json, results.csv, accuracy.csv")
+    for err in rec.errors:
+        print(f"warning: estimation failed and was skipped: {err}")
+    print(f"wrote {summary.run_dir}/ (config.json, results.csv, metrics.csv, checkpoints/)")
     return 0
+
+
+def _cmd_estimate(args) -> int:
+    from infoplane import harness
+    from infoplane import results as _results
+    from infoplane._progress import Progress
+    from infoplane.recorder import Recorder
+
+    names = _parse_estimators(args.estimators)
+    _enable_compilation_cache()
+    run_dir = args.run_dir
+    if not os.path.isdir(os.path.join(run_dir, "activations")):
+        raise _UsageError(
+            f"{run_dir!r} has no stored activations (activations/); record them with "
+            "`infoplane run --store-activations` (or Recorder(store_activations=True))"
+        )
+    store = _results.ActivationStore(run_dir)
+    splits = store.splits()
+    probes = {sp: store.read_probe(sp) for sp in splits}
+    n_probe = len(probes[splits[0]][1])
+    ests = harness.default_estimators(names, n_probe, args.subsample)
+    results_path = os.path.join(run_dir, "results.csv")
+    run_name = os.path.basename(os.path.normpath(run_dir))
+    if os.path.exists(results_path):
+        done = _results.load_results(results_path)
+        run_name = str(done["run"][0]) if len(done) else run_name
+        have = {(e, p) for e, p in zip(done["estimator"], done["params"], strict=True)}
+        for est in ests:
+            params = json.dumps({"estimator": est.name, "units": est.units, **dict(est.params())},
+                                sort_keys=True, default=str)
+            if (est.name, params) in have:
+                raise _UsageError(
+                    f"{est.name} with these parameters is already in {results_path}; nothing "
+                    "to do (re-estimating would duplicate rows)"
+                )
+    writer = _results.ResultsWriter(results_path)
+    test = probes.get("test") if len(splits) > 1 else None
+    main_split = next(sp for sp in splits if sp != "test") if test is not None else splits[0]
+    rec = Recorder(*probes[main_split], ests, None, name=run_name, split=main_split,
+                   test=test, on_results=writer.write)
+    entries = [(sp, seed, e) for sp in splits for seed in store.seeds(sp)
+               for e in store.epochs(sp, seed)]
+    print(f"infoplane estimate {run_dir}: {len(entries)} stored epochs, estimators "
+          f"{', '.join(names)}", flush=True)
+    bar = Progress(len(entries), "estimating")
+    try:
+        for i, (sp, seed, e) in enumerate(entries):
+            rec.add(e, store.read(seed, sp, e), split=sp, seed=seed)
+            bar(i + 1)
+        rec.close()
+    finally:
+        bar.close()
+        writer.close()
+    _print_table(rec.results().rows(), rec.layer_names or (), sys.stdout)
+    print(f"appended {len(rec.results())} rows to {results_path}")
+    return 0
+
+
+def _cmd_selftest(args) -> int:
+    from infoplane import selftest
+
+    only = None if args.only is None else [s.strip() for s in args.only.split(",") if s.strip()]
+    try:
+        res = selftest.run_selftest(sys.stdout, only=only)
+    except ValueError as err:
+        raise _UsageError(str(err)) from None
+    return 0 if all(r.passed for r in res) else 1
 
 
 def main(argv=None) -> int:
@@ -277,8 +387,9 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    commands = {"run": _cmd_run, "estimate": _cmd_estimate, "selftest": _cmd_selftest}
     try:
-        return _cmd_run(args)
+        return commands[args.command](args)
     except _UsageError as err:
         print(f"infoplane {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
 """Probe datasets: the Shwartz-Ziv--Tishby 12-bit task (generated), a loader for the original
-``var_u.mat``, and a seeded train/test split.
+``var_u.mat``, scikit-learn's bundled handwritten digits, a user's ``.npz`` file, and a seeded
+train/test split.
 
-Nothing here downloads anything: `tishby_dataset` is generated in closed form, and
-`load_var_u` reads a file the user already has.
+Nothing here downloads anything: `tishby_dataset` is generated in closed form, `load_digits`
+reads the copy shipped inside scikit-learn, and `load_var_u` / `load_npz` read files the user
+already has.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import numpy as np
 
 __all__ = [
     "icosahedron_vertices",
+    "load_digits",
+    "load_npz",
     "load_var_u",
     "tishby_dataset",
     "tishby_function",
@@ -182,3 +186,73 @@ def train_test_split(n: int, frac: float = 0.8, seed: int = 0) -> tuple[np.ndarr
     perm = np.random.default_rng(seed).permutation(n)
     k = int(round(frac * n))
     return np.sort(perm[:k]), np.sort(perm[k:])
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The UCI optical handwritten digits shipped inside scikit-learn (no download).
+
+    Returns ``(x, y)``: x float32 (1797, 8, 8, 1) grey levels scaled from 0..16 to [0, 1]
+    (NHWC, the layout of flax convolutions), y int32 (1797,) digits 0..9.
+    """
+    try:
+        from sklearn.datasets import load_digits as _load
+    except ImportError as err:  # pragma: no cover - scikit-learn is a dependency
+        raise ImportError(
+            "the digits dataset ships with scikit-learn: pip install scikit-learn"
+        ) from err
+    bunch = _load()
+    x = (np.asarray(bunch.images, dtype=np.float32) / 16.0)[..., None]
+    return x, np.asarray(bunch.target, dtype=np.int32)
+
+
+def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
+    """A user's dataset from an ``.npz`` file with arrays ``x`` (N, ...) and ``y`` (N,).
+
+    ``x``: numeric, finite, N samples of any shape (vectors (N, d), or images (N, H, W) /
+    (N, H, W, C) channels-last); returned as float32. ``y``: integer class labels (N,) (or
+    one-hot (N, C), converted with argmax); returned as int32. Every problem is reported with
+    the file name and how to fix it.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"data file {path!r} not found. Pass an .npz file made with "
+            "numpy.savez(path, x=inputs, y=labels)."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = sorted(data.files)
+            missing = [k for k in ("x", "y") if k not in keys]
+            if missing:
+                raise KeyError(
+                    f"{path!r} lacks array(s) {missing}; it has {keys}. Save it with "
+                    "numpy.savez(path, x=inputs, y=labels)."
+                )
+            x, y = np.asarray(data["x"]), np.asarray(data["y"])
+    except (KeyError, FileNotFoundError):
+        raise
+    except Exception as err:
+        raise ValueError(f"could not read {path!r} as an .npz file: {err}") from err
+    if y.ndim == 2 and y.shape[1] > 1:
+        y = y.argmax(axis=1)
+    y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+    if y.ndim != 1:
+        raise ValueError(f"{path!r}: y must have shape (N,), got {y.shape}.")
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
+        if np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        else:
+            raise ValueError(f"{path!r}: y must hold integer class labels, got dtype {y.dtype}.")
+    if x.ndim < 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{path!r}: x must have shape (N, ...) with the N = {y.shape[0]} samples of y, got "
+            f"{x.shape}."
+        )
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise ValueError(f"{path!r}: x must be numeric, got dtype {x.dtype}.")
+    x = x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{path!r}: x contains NaN or inf values; clean the data first.")
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"{path!r}: y has a single class; need at least two.")
+    return x, y.astype(np.int32)

@@ -1,4 +1,5 @@
-"""`infoplane run`: the files it writes, its refusal to overwrite, and its usage errors."""
+"""`infoplane run`, `infoplane estimate` and `infoplane selftest`: the files they write, their
+refusal to overwrite, and their usage errors."""
 
 from __future__ import annotations
 
@@ -12,22 +13,22 @@ import sys
 import numpy as np
 import pytest
 
-from infoplane import cli, quickrun
+import infoplane
+from infoplane import cli
+from infoplane.results import RESULT_COLUMNS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPOCHS, POINTS = 30, 5
-ESTIMATORS = ("binning", "adaptive_binning", "kde")
+ESTIMATORS = ("binning", "kde")
+LAYERS = tuple(f"layers.{i}" for i in range(5)) + ("output",)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               INFOPLANE_NO_CACHE="1")
     return subprocess.run(
-        [sys.executable, "-m", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
+        [sys.executable, "-m", *args], capture_output=True, text=True, env=env, cwd=ROOT,
+        timeout=600,
     )
 
 
@@ -35,18 +36,10 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def run_dir(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("runs")
     proc = _run(
-        "infoplane.cli",
-        "run",
-        "--epochs",
-        str(EPOCHS),
-        "--points",
-        str(POINTS),
-        "--logdir",
-        str(logdir),
-        "--name",
-        "t1",
+        "infoplane", "run", "--epochs", str(EPOCHS), "--points", str(POINTS), "--estimators",
+        ",".join(ESTIMATORS), "--store-activations", "--logdir", str(logdir), "--name", "t1",
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     return logdir, logdir / "t1", proc
 
 
@@ -59,30 +52,29 @@ def test_config(run_dir):
     _, d, _ = run_dir
     config = json.loads((d / "config.json").read_text())
     assert config["preset"] == "tishby-tanh"
-    assert config["epochs"] == EPOCHS and config["points"] == POINTS and config["seed"] == 0
+    assert config["epochs"] == EPOCHS and config["points"] == POINTS and config["seeds"] == [0]
     assert config["estimators"] == list(ESTIMATORS)
-    assert config["estimator_params"]["kde"]["units"] == "bits"
     # the params recorded in config.json are those of every results row
     rows = _read_results(d / "results.csv")
-    for est in ESTIMATORS:
+    for est, params in zip(config["estimators"], config["estimator_params"], strict=True):
         p = json.loads(next(r["params"] for r in rows if r["estimator"] == est))
-        assert {k: v for k, v in p.items() if k != "estimator"} == config["estimator_params"][est]
+        assert p == {"estimator": est, "units": "bits", **params}
     assert config["run"] == "t1"
-    assert config["recorded_epochs"] == [0, 1, 5, 12, 30]
-    assert config["versions"]["infoplane"]
-    assert config["layers"] == list(quickrun.LAYER_NAMES)
+    assert config["schedule"]["epochs"] == [0, 1, 5, 12, 30]
+    assert config["versions"]["infoplane"] and config["versions"]["flax"]
+    assert config["preset_settings"]["hidden"] == [10, 7, 5, 4, 3]
 
 
 def test_results_csv(run_dir):
     _, d, _ = run_dir
     with open(d / "results.csv", newline="") as f:
         header = next(csv.reader(f))
-    assert tuple(header) == cli.RESULT_COLUMNS
+    assert tuple(header) == RESULT_COLUMNS
     rows = _read_results(d / "results.csv")
-    epochs = json.loads((d / "config.json").read_text())["recorded_epochs"]
+    epochs = json.loads((d / "config.json").read_text())["schedule"]["epochs"]
     keys = [(int(r["epoch"]), r["layer"], r["estimator"]) for r in rows]
     expected = {
-        (e, layer, est) for e in epochs for layer in quickrun.LAYER_NAMES for est in ESTIMATORS
+        (e, layer, est) for e in epochs for layer in LAYERS for est in ESTIMATORS
     }
     assert len(keys) == len(set(keys)) == len(expected)  # each present exactly once
     assert set(keys) == expected
@@ -92,41 +84,72 @@ def test_results_csv(run_dir):
         assert r["units"] == "bits"
         assert r["run"] == "t1" and r["seed"] == "0" and r["split"] == "all"
         assert i_ty <= 1.0 + 1e-6  # H(Y) <= 1 bit for two classes
-        if r["estimator"] in ("binning", "adaptive_binning"):
+        if r["estimator"] == "binning":
             assert -1e-6 <= i_xt <= math.log2(4096) + 1e-6
         params = json.loads(r["params"])
         assert params["estimator"] == r["estimator"] and params["units"] == "bits"
     # a deterministic net on 4096 distinct inputs: the 10-unit tanh layer keeps them distinct
-    first = [r for r in rows if r["layer"] == "layer1" and r["estimator"] == "binning"]
+    first = [r for r in rows if r["layer"] == "layers.0" and r["estimator"] == "binning"]
     assert all(float(r["i_xt"]) > 11.0 for r in first)
 
 
-def test_accuracy_and_output(run_dir):
+def test_metrics_and_output(run_dir):
     _, d, proc = run_dir
-    with open(d / "accuracy.csv", newline="") as f:
-        acc = list(csv.DictReader(f))
-    assert [int(r["epoch"]) for r in acc] == [0, 1, 5, 12, 30]
-    train = np.array([float(r["train_acc"]) for r in acc])
-    assert np.all((0 <= train) & (train <= 1))
+    metrics = infoplane.load_metrics(d)
+    acc = [m for m in metrics if m["name"] == "train_acc"]
+    assert [m["epoch"] for m in acc] == [0, 1, 5, 12, 30]
+    assert all(0 <= m["value"] <= 1 for m in acc)
     out = proc.stdout
     for est in ESTIMATORS:
-        assert f"{est}: I(X;T)/I(T;Y) in bits" in out
-    for layer in quickrun.LAYER_NAMES:
+        assert f"{est} (all, seed 0): I(X;T)/I(T;Y) in bits" in out
+    for layer in LAYERS:
         assert layer in out
-    assert "accuracy after 30 epochs: train" in out and "test" in out
-    assert "estimating" in out and "training" in out
+    assert "final metrics, seed 0: train_acc" in out and "test_acc" in out
+    assert "time: training" in out and "estimation" in out
+
+
+def test_estimate_reestimates_stored_activations(run_dir):
+    _, d, _ = run_dir
+    before = infoplane.load_results(d)
+    proc = _run("infoplane", "estimate", str(d), "--estimators", "adaptive_binning")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    after = infoplane.load_results(d)
+    new = after.where(estimator="adaptive_binning")
+    assert len(after) == len(before) + len(new) and len(new) == 5 * len(LAYERS)
+    store = infoplane.ActivationStore(d)
+    x, y = store.read_probe("all")
+    t = store.read(0, "all", 12)["layers.1"]
+    direct = infoplane.estimate(infoplane.AdaptiveBinning(), x, t, y)
+    row = new.where(epoch=12, layer="layers.1").rows()[0]
+    assert row["i_xt"] == pytest.approx(float(direct.i_xt), abs=1e-6)
+    assert row["run"] == "t1"
+    again = _run("infoplane", "estimate", str(d), "--estimators", "adaptive_binning")
+    assert again.returncode == 2 and "already in" in again.stderr
+    assert len(infoplane.load_results(d)) == len(after)
+
+
+def test_estimate_without_store_is_a_clear_error(tmp_path):
+    proc = _run("infoplane", "estimate", str(tmp_path), "--estimators", "kde")
+    assert proc.returncode == 2 and "--store-activations" in proc.stderr
+
+
+def test_selftest_command():
+    proc = _run("infoplane", "selftest", "--only", "binning")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "binning" in proc.stdout and "checks passed" in proc.stdout
+    bad = _run("infoplane", "selftest", "--only", "nope")
+    assert bad.returncode == 2 and "nope" in bad.stderr
 
 
 def test_existing_run_is_not_overwritten(run_dir, capsys):
     logdir, d, _ = run_dir
-    before = {p: (d / p).read_bytes() for p in os.listdir(d)}
+    before = {p: (d / p).read_bytes() for p in os.listdir(d) if (d / p).is_file()}
     code = cli.main(
         ["run", "--epochs", "2", "--points", "2", "--logdir", str(logdir), "--name", "t1"]
     )
+    assert "--resume" in capsys.readouterr().err
     assert code == 1
-    err = capsys.readouterr().err
-    assert str(d) in err and "--name" in err and "already exists" in err
-    assert {p: (d / p).read_bytes() for p in os.listdir(d)} == before
+    assert {p: (d / p).read_bytes() for p in os.listdir(d) if (d / p).is_file()} == before
 
 
 def test_unknown_estimator_exits_2(tmp_path):
@@ -149,6 +172,12 @@ def test_unknown_estimator_exits_2(tmp_path):
         (["--epochs", "0"], "--epochs"),
         (["--points", "1"], "--points"),
         (["--name", "a/b"], "--name"),
+        (["--seeds", "x"], "--seeds"),
+        (["--seeds", "1,1"], "distinct"),
+        (["--schedule", "sometimes"], "--schedule"),
+        (["--preset", "data"], "--data"),
+        (["--preset", "digits-cnn", "--data", "x.npz"], "--data"),
+        (["--subsample", "-1"], "--subsample"),
     ],
 )
 def test_usage_errors_exit_2(argv, needle, tmp_path, capsys):
@@ -163,9 +192,11 @@ def test_help_lists_every_option(capsys):
         cli.main(["run", "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for opt in ("--preset", "--epochs", "--points", "--estimators", "--seed", "--logdir", "--name"):
+    for opt in ("--preset", "--epochs", "--points", "--schedule", "--estimators", "--seed",
+                "--seeds", "--data", "--logdir", "--name", "--resume", "--store-activations",
+                "--subsample", "--buffer"):
         assert opt in out
-    assert "tishby-relu" in out and "adaptive_binning" in out
+    assert "tishby-relu" in out and "digits-cnn" in out and "adaptive_binning" in out
 
 
 def test_no_command_prints_help(capsys):
@@ -174,10 +205,24 @@ def test_no_command_prints_help(capsys):
 
 
 def test_log_spaced_epochs():
-    e = quickrun.log_spaced_epochs(31, 5)
+    e = infoplane.log_spaced_epochs(31, 5)
     np.testing.assert_array_equal(e, [0, 1, 5, 12, 30])
-    e = quickrun.log_spaced_epochs(8001, 400)
+    e = infoplane.log_spaced_epochs(8001, 400)
     assert e[0] == 0 and e[-1] == 8000 and np.all(np.diff(e) > 0) and len(e) < 400
-    np.testing.assert_array_equal(quickrun.log_spaced_epochs(1, 3), [0])
+    np.testing.assert_array_equal(infoplane.log_spaced_epochs(1, 3), [0])
     with pytest.raises(ValueError):
-        quickrun.log_spaced_epochs(0, 3)
+        infoplane.log_spaced_epochs(0, 3)
+
+
+def test_progress_bar_lines():
+    import io
+
+    from infoplane._progress import Progress
+
+    buf = io.StringIO()
+    bar = Progress(50, "training", stream=buf)
+    for i in range(51):
+        bar(i)
+    bar.close()
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 11 and lines[-1].startswith("training [") and "50/50" in lines[-1]

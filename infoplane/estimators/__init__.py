@@ -14,6 +14,7 @@ from infoplane.estimators.compressed import Compressed
 from infoplane.estimators.kde import KDE
 from infoplane.estimators.knn import knn_entropy, ksg_mi
 from infoplane.estimators.spectral import DiffusionSpectral, dse, dsmi
+from infoplane.estimators.subsample import Subsample
 
 #: Estimator classes by their `name`.
 REGISTRY = {
@@ -45,6 +46,7 @@ __all__ = [
     "Estimate",
     "Estimator",
     "Probe",
+    "Subsample",
     "by_name",
     "dse",
     "dsmi",

@@ -1,0 +1,572 @@
+"""`Recorder`: attach information-plane recording to any flax training loop.
+
+    rec = infoplane.Recorder(x_probe, y_probe, estimators=["binning", "kde"], logdir="runs")
+    for epoch in range(n_epochs):
+        train_one_epoch(model)
+        rec.record(epoch, model)             # flax nnx
+        # rec.record(epoch, module, params)  # flax linen
+    rec.close()
+    table = infoplane.load_results(rec.run_dir)
+
+Design
+------
+- **Capture** (`infoplane.capture`): one ``jax.jit``-compiled forward pass per probe set returns
+  every selected layer, flattened to (N, d), on device; compiled once per model structure
+  (nnx ``graphdef`` or linen module), so new weights never recompile.
+- **Buffering**: recorded epochs wait in a buffer (``buffer`` entries, or ``flush_seconds``
+  after the oldest one). A flush stacks each layer's buffered epochs into (E, N, d) and runs
+  `infoplane.estimate_epochs` once per (probe set, layer, estimator): epochs are batched with
+  ``vmap``/``lax.map`` and sharded over local devices, in chunks of ``buffer`` epochs and then
+  single epochs, so each layer width compiles at most twice, never once per epoch.
+- **Files** (the only side effects, all through `infoplane.results`): ``config.json``,
+  ``results.csv`` (appended and fsync'd at every flush: a killed process loses at most the
+  buffered epochs), ``metrics.csv`` (`Recorder.log_metrics`), and, opt-in
+  (``store_activations=True``), the recorded activations in ``activations/`` so
+  ``infoplane estimate`` can re-estimate the run later.
+- **Resume**: ``Recorder(..., resume=True)`` on an existing run directory appends to it and
+  skips (seed, split, epoch) entries already in ``results.csv``, so a restarted loop produces
+  no duplicated and no missing epochs.
+- ``on_results(rows)`` / ``on_metrics(rows)`` callbacks receive every new batch of rows
+  (TensorBoard writers hook in there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from infoplane import capture as _capture
+from infoplane import results as _results
+from infoplane._api import estimate_epochs, prepare
+from infoplane._validate import check_inputs, check_labels
+from infoplane.estimators import by_name
+from infoplane.estimators._base import Estimator
+
+__all__ = ["DEFAULT_ESTIMATORS", "Recorder", "Schedule", "log_spaced_epochs", "resolve_estimators"]
+
+#: Estimators a `Recorder` uses when none are given.
+DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde")
+
+
+def log_spaced_epochs(n_epochs: int, n_points: int) -> np.ndarray:
+    """At most ``n_points`` log-spaced epoch indices in ``[0, n_epochs - 1]``, sorted, unique.
+
+    ``unique(round(logspace(0, log10(n_epochs), n_points))) - 1``, the schedule of the original
+    experiment (which used base 2): dense early in training, sparse late. Always includes
+    0 and ``n_epochs - 1``; fewer than ``n_points`` values when rounding merges early ones.
+    """
+    if n_epochs < 1:
+        raise ValueError(f"n_epochs must be at least 1, got {n_epochs}.")
+    if n_points < 1:
+        raise ValueError(f"n_points must be at least 1, got {n_points}.")
+    if n_points == 1:
+        return np.array([n_epochs - 1])
+    pts = np.logspace(0.0, math.log10(n_epochs), n_points)
+    return np.unique(np.rint(pts).astype(np.int64)) - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """Which epochs are recorded: every ``every``-th epoch (default: every epoch), or exactly
+    the epochs in ``epochs``. Build with `Schedule.log_spaced` or `Schedule.explicit`.
+
+    ``epoch in schedule`` tells whether an epoch is recorded.
+    """
+
+    every: int = 1
+    epochs: tuple[int, ...] | None = None
+    kind: str = "every"
+
+    @classmethod
+    def log_spaced(cls, n_epochs: int, n_points: int) -> Schedule:
+        """Log-spaced epochs in [0, n_epochs] (see `log_spaced_epochs`): 0 and n_epochs included."""
+        pts = log_spaced_epochs(n_epochs + 1, n_points)
+        return cls(epochs=tuple(int(e) for e in pts), kind="log")
+
+    @classmethod
+    def explicit(cls, epochs: Iterable[int]) -> Schedule:
+        eps = sorted({int(e) for e in epochs})
+        if not eps or eps[0] < 0:
+            raise ValueError(f"a schedule needs epochs >= 0, got {list(epochs)!r}.")
+        return cls(epochs=tuple(eps), kind="explicit")
+
+    def __post_init__(self):
+        if self.every < 1:
+            raise ValueError(f"Schedule every must be >= 1, got {self.every}.")
+
+    def __contains__(self, epoch: int) -> bool:
+        if self.epochs is not None:
+            return int(epoch) in self._set
+        return int(epoch) % self.every == 0
+
+    @property
+    def _set(self) -> frozenset:
+        return frozenset(self.epochs or ())
+
+    def describe(self) -> dict:
+        if self.epochs is not None:
+            return {"kind": self.kind, "epochs": list(self.epochs)}
+        return {"kind": "every", "every": self.every}
+
+
+def _as_schedule(schedule) -> Schedule:
+    if schedule is None:
+        return Schedule()
+    if isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, str):
+        raise ValueError(
+            f"schedule {schedule!r} is not understood: pass None (every epoch), "
+            "Schedule.log_spaced(n_epochs, n_points), or a list of epochs."
+        )
+    return Schedule.explicit(np.asarray(schedule).reshape(-1).tolist())
+
+
+def resolve_estimators(estimators: Iterable[Any]) -> list[Estimator]:
+    """Names (``infoplane.estimators.NAMES``) or estimator instances -> instances.
+
+    Two estimators with the same name and parameters would write identical rows: an error.
+    """
+    if isinstance(estimators, str | Estimator):
+        estimators = [estimators]
+    out = []
+    for e in estimators:
+        est = by_name(e) if isinstance(e, str) else e
+        if isinstance(est, type) or not isinstance(est, Estimator):
+            raise TypeError(
+                f"estimators must be names or estimator instances such as Binning(), got {e!r}."
+            )
+        out.append(est)
+    keys = [(e.name, e.params()) for e in out]
+    if len(set(keys)) != len(keys):
+        raise ValueError("the same estimator (name and parameters) is listed twice.")
+    if not out:
+        raise ValueError("no estimator given: pass e.g. estimators=['binning'].")
+    return out
+
+
+@dataclasses.dataclass
+class _Entry:
+    seed: int
+    split: str
+    epoch: int
+    acts: dict[str, jax.Array]
+
+
+class Recorder:
+    """Record every layer of a flax model on probe sets and estimate its information plane.
+
+    Args:
+      x, y: the probe set, (N, ...) inputs in the model's input format and (N,) integer labels.
+        Recorded as the series ``split`` (default "train").
+      estimators: names (``infoplane.estimators.NAMES``) or estimator instances, e.g.
+        ``["binning", infoplane.KDE(sigma2=0.01), infoplane.Subsample(infoplane.Compressed())]``.
+      logdir: directory holding run directories; the run is written to ``logdir/name``.
+        ``None`` keeps results in memory only (`Recorder.results`).
+      name: run directory name (default: ``run-YYYYmmdd-HHMMSS``). An existing directory is
+        never overwritten: pass ``resume=True`` to continue it.
+      test: optional second probe set ``(x_test, y_test)``, recorded as the series "test".
+      layers: None (every layer), a list of layer names, or a predicate name -> bool
+        (`infoplane.capture` explains the names; `Recorder.layer_names` lists them).
+      source: "inputs" (post-activation representations: the inputs of the linear/conv layers)
+        or "outputs" (every submodule's output). output: "softmax", "logits" or None (the
+        model's output as a layer).
+      schedule: None (every epoch), `Schedule.log_spaced(n_epochs, n_points)`, or a list of
+        epochs. `record` ignores other epochs.
+      buffer: recorded epochs (per probe set) estimated together in one batched call.
+      flush_seconds: also estimate when the oldest buffered epoch is this old.
+      store_activations: also save the activations (opt-in; ``activations/`` in the run
+        directory) for ``infoplane estimate``.
+      apply_kwargs: extra keyword arguments of a linen ``module.apply`` (e.g. ``{"train":
+        False}``).
+      config: extra JSON-serialisable entries for ``config.json``.
+      on_results, on_metrics: callbacks receiving each new list of result / metric rows.
+      resume: continue an existing run directory (see the module docstring).
+      shard: passed to `infoplane.estimate_epochs` (None: shard over local devices).
+    """
+
+    def __init__(
+        self,
+        x,
+        y,
+        estimators: Iterable[Any] = DEFAULT_ESTIMATORS,
+        logdir: str | os.PathLike | None = "runs",
+        *,
+        name: str | None = None,
+        split: str = "train",
+        test: tuple[Any, Any] | None = None,
+        layers: Sequence[str] | Callable[[str], bool] | None = None,
+        source: str = "inputs",
+        output: str | None = "softmax",
+        schedule: Schedule | Sequence[int] | None = None,
+        buffer: int = 16,
+        flush_seconds: float = 10.0,
+        store_activations: bool = False,
+        apply_kwargs: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+        on_results: Callable[[list[dict]], None] | None = None,
+        on_metrics: Callable[[list[dict]], None] | None = None,
+        resume: bool = False,
+        shard: bool | None = None,
+    ):
+        if source not in ("inputs", "outputs"):
+            raise ValueError(f"source must be 'inputs' or 'outputs', got {source!r}.")
+        if output not in ("softmax", "logits", None):
+            raise ValueError(f"output must be 'softmax', 'logits' or None, got {output!r}.")
+        if buffer < 1:
+            raise ValueError(f"buffer must be at least 1, got {buffer}.")
+        self.estimators = resolve_estimators(estimators)
+        self.schedule = _as_schedule(schedule)
+        self.probes: dict[str, tuple[np.ndarray, np.ndarray]] = {split: _check_probe(x, y, split)}
+        if test is not None:
+            if split == "test":
+                raise ValueError("split='test' clashes with the test probe set; rename split.")
+            if not isinstance(test, tuple | list) or len(test) != 2:
+                raise TypeError("test must be a pair (x_test, y_test).")
+            self.probes["test"] = _check_probe(test[0], test[1], "test")
+        self.layers = tuple(layers) if isinstance(layers, list | tuple) else layers
+        self.source = source
+        self.output = output
+        self.buffer = int(buffer)
+        self.flush_seconds = float(flush_seconds)
+        self.apply_kwargs = dict(apply_kwargs or {})
+        self.shard = shard
+        self.on_results = on_results
+        self.on_metrics = on_metrics
+        self.layer_names: tuple[str, ...] | None = None
+        self.errors: list[str] = []
+        self._buffer: list[_Entry] = []
+        self._buffer_t0: float | None = None
+        self._rows: list[dict] = []
+        self._metric_rows: list[dict] = []
+        self._done: set[tuple[int, str, int]] = set()  # recorded by this recorder
+        self._resumed: set[tuple[int, str, int]] = set()  # already in results.csv on resume
+        self._contexts: dict[tuple[str, int], Any] = {}
+        self._capture_fns: dict[Any, Callable] = {}
+        self._closed = False
+        self.seconds = {"capture": 0.0, "estimate": 0.0}
+
+        self.run_dir = None
+        self.name = name or f"run-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        self._writer = self._metrics = self._store = None
+        if logdir is not None:
+            self.run_dir = os.path.join(os.fspath(logdir), self.name)
+            self._open_run_dir(resume, config, store_activations)
+        elif store_activations:
+            raise ValueError("store_activations needs a logdir to write to.")
+
+    # ---- files -------------------------------------------------------------------------------
+
+    def _open_run_dir(self, resume: bool, config, store_activations: bool) -> None:
+        results_path = os.path.join(self.run_dir, "results.csv")
+        if os.path.exists(self.run_dir) and os.listdir(self.run_dir) and not resume:
+            raise FileExistsError(
+                f"run directory {self.run_dir!r} already exists and is never overwritten; "
+                "choose another name, or pass resume=True to continue it."
+            )
+        os.makedirs(self.run_dir, exist_ok=True)
+        if resume and os.path.exists(results_path):
+            done = _results.load_results(results_path)
+            for s, sp, e in zip(done["seed"], done["split"], done["epoch"], strict=True):
+                self._resumed.add((int(s), str(sp), int(e)))
+        config_path = os.path.join(self.run_dir, "config.json")
+        if not os.path.exists(config_path):
+            _results.write_json(config_path, {**self.describe(), **dict(config or {})})
+        self._writer = _results.ResultsWriter(results_path)
+        self._metrics = _results.MetricsWriter(os.path.join(self.run_dir, "metrics.csv"))
+        if store_activations:
+            self._store = _results.ActivationStore(self.run_dir)
+            for split, (px, py) in self.probes.items():
+                self._store.write_probe(split, px, py)
+
+    def describe(self) -> dict:
+        """The recorder's settings as JSON-serialisable data (written to ``config.json``)."""
+        return {
+            "run": self.name,
+            "estimators": [e.name for e in self.estimators],
+            "estimator_params": [dict(e.params()) for e in self.estimators],
+            "probes": {k: {"n": int(v[1].shape[0]), "x_shape": list(v[0].shape[1:])}
+                       for k, v in self.probes.items()},
+            "layers": list(self.layers) if isinstance(self.layers, tuple) else
+            (None if self.layers is None else getattr(self.layers, "__name__", "filter")),
+            "source": self.source,
+            "output": self.output,
+            "schedule": self.schedule.describe(),
+            "buffer": self.buffer,
+            "units": sorted({e.units for e in self.estimators}),
+        }
+
+    # ---- capture -----------------------------------------------------------------------------
+
+    def _capture_fn(self, model, params):
+        """A jitted ``f(state, x) -> {layer: (N, d)}`` for this model structure (cached)."""
+        from flax import linen as nn
+        from flax import nnx
+
+        opts = dict(layers=self.layers, source=self.source, output=self.output)
+        if isinstance(model, nnx.Module):
+            if params is not None:
+                raise TypeError(
+                    "record(epoch, model) takes no params for a flax nnx model (its weights "
+                    "live in the model); params are for linen: record(epoch, module, params)."
+                )
+            graphdef, state = nnx.split(model)
+            fn = self._capture_fns.get(graphdef)
+            if fn is None:
+                fn = jax.jit(lambda s, xb: _capture.capture_nnx(nnx.merge(graphdef, s), xb, **opts))
+                self._capture_fns[graphdef] = fn
+            return fn, state
+        if isinstance(model, nn.Module):
+            if params is None:
+                raise TypeError(
+                    "a flax linen module needs its variables: record(epoch, module, params)."
+                )
+            fn = self._capture_fns.get(model)
+            if fn is None:
+                kw = self.apply_kwargs
+
+                def f(v, xb):
+                    return _capture.capture_linen(model, v, xb, apply_kwargs=kw, **opts)
+
+                fn = jax.jit(f)
+                self._capture_fns[model] = fn
+            return fn, params
+        raise TypeError(
+            f"record() expects a flax nnx.Module, or a linen Module plus its params; got "
+            f"{type(model).__name__}."
+        )
+
+    def capture(self, model, params=None) -> dict[str, dict[str, jax.Array]]:
+        """Every probe set's layers: ``{split: {layer: (N, d) float32}}`` (on device)."""
+        fn, state = self._capture_fn(model, params)
+        return {split: fn(state, px) for split, (px, _) in self.probes.items()}
+
+    # ---- recording ---------------------------------------------------------------------------
+
+    def record(self, epoch: int, model, params=None, *, seed: int = 0) -> bool:
+        """Record ``model`` after ``epoch`` on every probe set, if the schedule includes it.
+
+        nnx: ``record(epoch, model)``; linen: ``record(epoch, module, params)`` (params: the
+        variables dict or the params tree). ``seed`` labels the series of one of several
+        training runs sharing this recorder. Returns True when the epoch was recorded; False
+        when the schedule skips it or (on resume) it is already in ``results.csv``.
+        Recording the same (seed, epoch) twice is an error.
+        """
+        if self._closed:
+            raise RuntimeError("this Recorder is closed; create a new one (or resume=True).")
+        epoch, seed = _check_int(epoch, "epoch"), _check_int(seed, "seed")
+        if epoch not in self.schedule:
+            return False
+        keys = [(seed, split, epoch) for split in self.probes]
+        if all(k in self._resumed for k in keys):
+            return False
+        if any(k in self._done for k in keys):
+            raise ValueError(
+                f"epoch {epoch} of seed {seed} was already recorded; each (seed, epoch) is "
+                "recorded once (pass seed=... to record several training runs)."
+            )
+        t0 = time.perf_counter()
+        captured = self.capture(model, params)
+        self.seconds["capture"] += time.perf_counter() - t0
+        for split, acts in captured.items():
+            self.add(epoch, acts, split=split, seed=seed)
+        return True
+
+    def add(self, epoch: int, activations: Mapping[str, Any], *, split: str | None = None,
+            seed: int = 0) -> None:
+        """Buffer already computed activations ``{layer: (N, ...)}`` of one probe set.
+
+        For custom capture (e.g. several seeds trained together with vmap) and for re-estimating
+        stored activations. ``split`` defaults to the first probe set.
+        """
+        split = next(iter(self.probes)) if split is None else split
+        if split not in self.probes:
+            raise ValueError(f"unknown split {split!r}; this recorder has {list(self.probes)}.")
+        n = self.probes[split][1].shape[0]
+        acts = {}
+        for k, v in activations.items():
+            v = jnp.asarray(v)
+            if v.ndim < 2 or v.shape[0] != n:
+                raise ValueError(
+                    f"layer {k!r}: activations must have shape (N, ...) with N = {n} probe "
+                    f"samples, got {tuple(v.shape)}."
+                )
+            acts[k] = v.reshape(n, -1).astype(jnp.float32)
+        names = tuple(acts)
+        if self.layer_names is None:
+            self.layer_names = names
+        elif names != self.layer_names:
+            raise ValueError(
+                f"the recorded layers changed from {list(self.layer_names)} to {list(names)}; "
+                "one Recorder records one model structure."
+            )
+        key = (int(seed), split, int(epoch))
+        if key in self._done:
+            raise ValueError(f"epoch {epoch} of seed {seed} ({split}) was already recorded.")
+        self._done.add(key)
+        self._buffer.append(_Entry(int(seed), split, int(epoch), acts))
+        if self._buffer_t0 is None:
+            self._buffer_t0 = time.perf_counter()
+        if self._store is not None:
+            self._store.write(int(seed), split, int(epoch), {k: np.asarray(v) for k, v in
+                                                           acts.items()})
+        full = len(self._buffer) >= self.buffer * len(self.probes)
+        if full or time.perf_counter() - self._buffer_t0 >= self.flush_seconds:
+            self.flush()
+
+    def log_metrics(self, epoch: int, metrics: Mapping[str, float], *, seed: int = 0) -> None:
+        """Record scalar metrics (e.g. ``{"train_acc": 0.98, "loss": 0.05}``) of an epoch.
+
+        Written to ``metrics.csv`` (columns run, seed, epoch, name, value) immediately.
+        """
+        rows = [
+            {"run": self.name, "seed": int(seed), "epoch": int(epoch), "name": str(k),
+             "value": float(v)}
+            for k, v in metrics.items()
+        ]
+        self._metric_rows.extend(rows)
+        if self._metrics is not None:
+            self._metrics.write(rows)
+        if self.on_metrics is not None:
+            self.on_metrics(rows)
+
+    @property
+    def pending(self) -> int:
+        """Number of buffered (recorded, not yet estimated) epoch-probe entries."""
+        return len(self._buffer)
+
+    # ---- estimation --------------------------------------------------------------------------
+
+    def _context(self, split: str, i: int):
+        key = (split, i)
+        if key not in self._contexts:
+            px, py = self.probes[split]
+            self._contexts[key] = prepare(self.estimators[i], px, py)[1]
+        return self._contexts[key]
+
+    def flush(self) -> list[dict]:
+        """Estimate every buffered epoch now; write and return the new rows."""
+        entries, self._buffer, self._buffer_t0 = self._buffer, [], None
+        if not entries:
+            return []
+        t0 = time.perf_counter()
+        rows: list[dict] = []
+        for split in self.probes:
+            group = [e for e in entries if e.split == split]
+            if group:
+                rows.extend(self._estimate_group(split, group))
+        order = {name: i for i, name in enumerate(self.layer_names or ())}
+        est_order = {e.name: i for i, e in enumerate(self.estimators)}
+        rows.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]],
+                                 est_order[r["estimator"]]))
+        self.seconds["estimate"] += time.perf_counter() - t0
+        self._rows.extend(rows)
+        if self._writer is not None:
+            self._writer.write(rows)
+        if self.on_results is not None:
+            self.on_results(rows)
+        return rows
+
+    def _estimate_group(self, split: str, group: list[_Entry]) -> list[dict]:
+        px, py = self.probes[split]
+        rows = []
+        for layer in self.layer_names:
+            stacked = jnp.stack([e.acts[layer] for e in group])  # (E, N, d)
+            for i, est in enumerate(self.estimators):
+                try:
+                    result = self._estimate_stack(est, self._context(split, i), px, py, stacked)
+                except Exception as err:  # one failing estimator must not lose the others
+                    msg = f"{est.name} on layer {layer!r} ({split}): {type(err).__name__}: {err}"
+                    if msg not in self.errors:
+                        self.errors.append(msg)
+                        warnings.warn(f"estimation failed, skipped: {msg}", RuntimeWarning,
+                                      stacklevel=3)
+                    continue
+                params = json.dumps(result.metadata(), sort_keys=True, default=str)
+                i_xt = np.asarray(result.i_xt, dtype=np.float64)
+                i_ty = np.asarray(result.i_ty, dtype=np.float64)
+                for k, e in enumerate(group):
+                    rows.append({
+                        "run": self.name, "seed": e.seed, "split": split, "epoch": e.epoch,
+                        "layer": layer, "estimator": result.estimator,
+                        "i_xt": float(i_xt[k]), "i_ty": float(i_ty[k]),
+                        "units": result.units, "params": params,
+                    })
+        return rows
+
+    def _estimate_stack(self, est, ctx, px, py, stacked):
+        """`estimate_epochs` over (E, N, d) in chunks of ``buffer`` epochs, then single
+        epochs, so each layer shape compiles at most twice and nothing is padded. Estimators
+        batched with ``lax.map`` (the costly ones) go one epoch at a time (one compile).
+        """
+        e = stacked.shape[0]
+        sizes = [1] if est.epoch_batching == "map" else sorted({self.buffer, 1}, reverse=True)
+        parts, start = [], 0
+        for size in sizes:
+            while e - start >= size:
+                part = stacked[start:start + size]
+                shard = False if size == 1 else self.shard
+                parts.append(estimate_epochs(est, px, part, py, ctx=ctx, shard=shard))
+                start += size
+        if len(parts) == 1:
+            return parts[0]
+        return jax.tree_util.tree_map(lambda *a: np.concatenate([np.asarray(v) for v in a]),
+                                      *parts)
+
+    # ---- results -----------------------------------------------------------------------------
+
+    def results(self) -> _results.Results:
+        """The rows estimated so far by this recorder (call `flush` first for buffered ones)."""
+        return _results.Results.from_rows(self._rows)
+
+    def metrics(self) -> list[dict]:
+        return list(self._metric_rows)
+
+    def close(self) -> None:
+        """Estimate what is buffered and close the files (idempotent)."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            for f in (self._writer, self._metrics):
+                if f is not None:
+                    f.close()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.run_dir or "memory"
+        return (f"Recorder({where!r}, estimators={[e.name for e in self.estimators]}, "
+                f"probes={list(self.probes)}, rows={len(self._rows)}, pending={self.pending})")
+
+
+def _check_int(v, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {v!r}.")
+    return int(v)
+
+
+def _check_probe(x, y, split: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        y = check_labels(y)
+        x = check_inputs(x, y.shape[0])
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"probe set {split!r}: {err}") from None
+    return np.asarray(x), np.asarray(y)

@@ -1,0 +1,237 @@
+"""The built-in harness: the scanned epoch, seeds trained together, presets (MLP, conv net,
+user data), bit-identical reruns, checkpoints and resume after a real SIGKILL."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import infoplane
+from infoplane import harness
+from infoplane.datasets import tishby_dataset, train_test_split
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TANH = harness.PRESETS["tishby-tanh"]
+
+
+def test_init_is_truncated_normal():
+    x, y = tishby_dataset()
+    tr = harness._trainer(TANH, x.shape, 2, 3277)
+    params = tr.init(jnp.stack([jax.random.key(0)]))
+    model = harness._seed_model(tr.graphdef, params, 0)
+    widths = (12, *TANH.hidden, 2)
+    assert len(model.layers) == len(widths) - 1
+    for layer, d_in, d_out in zip(model.layers, widths[:-1], widths[1:], strict=True):
+        k = np.asarray(layer.kernel[...])
+        assert k.shape == (d_in, d_out)
+        np.testing.assert_array_equal(np.asarray(layer.bias[...]), 0.0)
+        assert np.abs(k).max() <= 2 / math.sqrt(d_in) + 1e-6  # cut at 2 standard deviations
+
+
+def test_epoch_scan_matches_python_loop():
+    """One scanned epoch equals a per-batch Python loop over the same shuffled order,
+    including the short last batch (3277 training samples = 12 x 256 + 205)."""
+    x, y = tishby_dataset()
+    tr_idx, _ = train_test_split(len(y), 0.8, seed=0)
+    xt, yt = jnp.asarray(x[tr_idx]), jnp.asarray(y[tr_idx])
+    tr = harness._trainer(TANH, x.shape, 2, len(tr_idx))
+    params = jax.tree_util.tree_map(lambda a: a[0], tr.init(jnp.stack([jax.random.key(1)])))
+    opt = optax.adam(TANH.learning_rate)
+    state = opt.init(params)
+    epoch = jax.jit(harness._make_epoch_fn(tr.graphdef, opt, len(tr_idx), TANH.batch_size))
+    key = jax.random.key(2)
+    p_scan, _, key_out, loss = epoch(params, state, key, xt, yt)
+
+    _, sub = jax.random.split(key)
+    perm = np.asarray(jax.random.permutation(sub, len(tr_idx)))
+
+    def loss_fn(p, xb, yb):
+        logits = nnx.merge(tr.graphdef, p)(xb)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+
+    @jax.jit
+    def step(p, s, xb, yb):
+        lv, g = jax.value_and_grad(loss_fn)(p, xb, yb)
+        u, s = opt.update(g, s, p)
+        return optax.apply_updates(p, u), s, lv
+
+    p, s, total = params, state, 0.0
+    for start in range(0, len(tr_idx), TANH.batch_size):
+        idx = perm[start : start + TANH.batch_size]
+        p, s, lv = step(p, s, xt[idx], yt[idx])
+        total += float(lv) * len(idx)
+    for a, b in zip(jax.tree.leaves(p_scan), jax.tree.leaves(p), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(float(loss), total / len(tr_idx), rtol=1e-5)
+    assert not np.array_equal(jax.random.key_data(key_out), jax.random.key_data(key))
+
+
+@pytest.fixture(scope="module")
+def two_seeds():
+    return harness.run_experiment("tishby-relu", epochs=12, points=4, estimators=["binning"],
+                                  seeds=[5, 3], logdir=None)
+
+
+def test_seeds_trained_together(two_seeds):
+    res = two_seeds.recorder.results()
+    epochs = infoplane.log_spaced_epochs(13, 4).tolist()
+    assert sorted(set(res["epoch"].tolist())) == epochs
+    assert sorted(set(res["seed"].tolist())) == [3, 5]
+    assert two_seeds.recorder.layer_names == tuple(f"layers.{i}" for i in range(5)) + ("output",)
+    assert len(res) == 2 * len(epochs) * 6
+    a = res.where(seed=3, epoch=0)["i_xt"]
+    b = res.where(seed=5, epoch=0)["i_xt"]
+    assert not np.array_equal(a, b)  # different initialisations
+    # seed 5 trained alone matches seed 5 trained next to seed 3 (vmap only batches them; the
+    # split is drawn with the first seed, 5, in both)
+    alone = harness.run_experiment("tishby-relu", epochs=12, points=4, estimators=["binning"],
+                                   seeds=[5], logdir=None)
+    assert alone.final[5]["train_acc"] == pytest.approx(two_seeds.final[5]["train_acc"],
+                                                        abs=2e-3)
+    c = alone.recorder.results().where(epoch=0)["i_xt"]
+    np.testing.assert_allclose(c, b, atol=1e-9)  # the initial networks are identical
+
+
+def test_digits_cnn_records_train_and_test():
+    s = harness.run_experiment("digits-cnn", epochs=2, points=2, estimators=["binning"],
+                               logdir=None)
+    res = s.recorder.results()
+    assert s.recorder.layer_names == ("convs.0", "convs.1", "fc", "output")
+    assert sorted(res.unique("split")) == ["test", "train"]
+    assert set(res["epoch"].tolist()) == {0, 2}
+    assert set(s.final[0]) == {"train_acc", "train_loss", "test_acc", "test_loss"}
+    # conv feature maps are flattened: 8x8 -> pooled 4x4x8 = 128 features; saturated binning
+    # of 1438 distinct images reaches log2(N) bits
+    tr = res.where(split="train", layer="convs.0", epoch=2)
+    assert tr["i_xt"][0] == pytest.approx(math.log2(1438), abs=0.05)
+
+
+@pytest.mark.parametrize("shape", [(300, 5), (300, 6, 6)])
+def test_user_data_npz(tmp_path, shape):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape).astype(np.float32)
+    y = (x.reshape(len(x), -1)[:, 0] > 0).astype(np.int64)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x=x, y=y)
+    s = harness.run_experiment("data", data=str(path), epochs=2, points=2,
+                               estimators=["binning"], logdir=None)
+    names = s.recorder.layer_names
+    assert names[-1] == "output"
+    assert names[0] == ("convs.0" if len(shape) == 3 else "layers.0")
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="valid presets"):
+        harness.run_experiment("tishby-sigmoid", logdir=None)
+    with pytest.raises(ValueError, match="Unknown estimator"):
+        harness.run_experiment(epochs=1, points=2, estimators=["nope"], logdir=None)
+    with pytest.raises(ValueError, match="needs --data"):
+        harness.run_experiment("data", logdir=None)
+    with pytest.raises(ValueError, match="distinct"):
+        harness.run_experiment(epochs=1, points=2, seeds=[1, 1], logdir=None)
+    with pytest.raises(ValueError, match="schedule epochs"):
+        harness.run_experiment(epochs=5, schedule=[0, 9], logdir=None)
+
+
+def test_costly_estimators_are_subsampled():
+    ests = harness.default_estimators(["binning", "compressed", "dsmi"], 4096)
+    assert [type(e).__name__ for e in ests] == ["Binning", "Subsample", "Subsample"]
+    assert ests[1].n == 1024 and ests[1].name == "compressed" and ests[2].n == 512
+    assert [getattr(e, "n", None) for e in
+            harness.default_estimators(["binning", "kde", "dsmi"], 4096, 300)] == [None, None, 300]
+    assert all(type(e).__name__ != "Subsample"
+               for e in harness.default_estimators(["compressed", "dsmi"], 4096, 0))
+    assert all(type(e).__name__ != "Subsample"
+               for e in harness.default_estimators(["dsmi"], 500))
+
+
+# ---- files, bit-identical reruns, kill and resume ------------------------------------------------
+
+RUN = ("--epochs", "120", "--points", "20", "--estimators", "binning", "--buffer", "2")
+
+
+def _cli(*args, **kw):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               INFOPLANE_NO_CACHE="1")
+    return subprocess.Popen([sys.executable, "-m", "infoplane", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def _results_key(run_dir):
+    res = infoplane.load_results(run_dir)
+    rows = sorted((r["seed"], r["split"], r["epoch"], r["layer"], r["estimator"], r["i_xt"],
+                   r["i_ty"]) for r in res.rows())
+    return rows
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("ref")
+    p = _cli("run", *RUN, "--logdir", str(logdir), "--name", "ref")
+    out, _ = p.communicate(timeout=600)
+    assert p.returncode == 0, out
+    return logdir / "ref"
+
+
+def test_run_directory_contents(reference_run):
+    files = sorted(os.listdir(reference_run))
+    assert files == ["checkpoints", "config.json", "metrics.csv", "results.csv"]
+    ckpts = sorted(int(d) for d in os.listdir(reference_run / "checkpoints") if d.isdigit())
+    assert ckpts[-1] == 120 and len(ckpts) <= 2  # orbax keeps the newest two
+    metrics = infoplane.load_metrics(reference_run)
+    assert {m["name"] for m in metrics} == {"train_acc", "train_loss", "test_acc", "test_loss"}
+
+
+def test_same_seed_is_bit_identical(reference_run, tmp_path):
+    p = _cli("run", *RUN, "--logdir", str(tmp_path), "--name", "again")
+    out, _ = p.communicate(timeout=600)
+    assert p.returncode == 0, out
+    assert _results_key(tmp_path / "again") == _results_key(reference_run)
+
+
+def test_sigkill_then_resume_has_every_epoch_once(reference_run, tmp_path):
+    run_dir = tmp_path / "killed"
+    p = _cli("run", *RUN, "--logdir", str(tmp_path), "--name", "killed")
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill once some results and a checkpoint are on disk
+        ck = run_dir / "checkpoints"
+        if (run_dir / "results.csv").exists() and ck.exists() and any(
+            d.isdigit() and int(d) >= 20 for d in os.listdir(ck)
+        ):
+            break
+        if p.poll() is not None:
+            pytest.fail("the run ended before it could be killed: " + p.stdout.read())
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=60)
+    assert p.returncode == -signal.SIGKILL
+    partial = infoplane.load_results(run_dir)
+    assert 0 < len(partial) < len(infoplane.load_results(reference_run))
+
+    r = _cli("run", "--resume", str(run_dir))
+    out, _ = r.communicate(timeout=600)
+    assert r.returncode == 0, out
+    assert "resuming" in out
+    got = _results_key(run_dir)
+    keys = [k[:5] for k in got]
+    assert len(keys) == len(set(keys))  # no epoch twice
+    assert got == _results_key(reference_run)  # none missing, and the same numbers
+    metrics = infoplane.load_metrics(run_dir)
+    mkeys = [(m["seed"], m["epoch"], m["name"]) for m in metrics]
+    assert len(mkeys) == len(set(mkeys))
+
+    again = _cli("run", "--resume", str(run_dir))  # a finished run: nothing to add
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    assert _results_key(run_dir) == got

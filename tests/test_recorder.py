@@ -1,0 +1,348 @@
+"""`infoplane.Recorder` on user-written nnx and linen models: captured values, buffering and
+batching, files, schedules, resume, errors, and the `Subsample` wrapper."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import infoplane
+from infoplane import _api
+from infoplane.estimators import KDE, AdaptiveBinning, Binning, Compressed
+from infoplane.estimators.subsample import Subsample, stratified_indices
+from infoplane.recorder import Recorder, Schedule
+
+
+class TinyMLP(nnx.Module):  # a user's model: nothing infoplane-specific in it
+    def __init__(self, rngs):
+        self.fc1 = nnx.Linear(6, 5, rngs=rngs)
+        self.fc2 = nnx.Linear(5, 3, rngs=rngs)
+        self.out = nnx.Linear(3, 2, rngs=rngs)
+
+    def __call__(self, x):
+        return self.out(jnp.tanh(self.fc2(jnp.tanh(self.fc1(x)))))
+
+
+def manual_layers(m: TinyMLP, x):
+    def dense(layer, h):
+        return h @ np.asarray(layer.kernel[...]) + np.asarray(layer.bias[...])
+
+    h1 = np.tanh(dense(m.fc1, x))
+    h2 = np.tanh(dense(m.fc2, h1))
+    logits = dense(m.out, h2)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    return {"fc1": h1, "fc2": h2, "output": p / p.sum(1, keepdims=True)}
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int32)
+    return x, y
+
+
+def perturb(model: TinyMLP, k: int) -> None:
+    """A stand-in for a training step: deterministic weight changes."""
+    for i, layer in enumerate((model.fc1, model.fc2, model.out)):
+        layer.kernel[...] = layer.kernel[...] * (1.0 + 0.3 * k) + 0.01 * (i + 1)
+
+
+def test_nnx_results_equal_direct_estimates(data):
+    x, y = data
+    model = TinyMLP(nnx.Rngs(0))
+    ests = [Binning(), AdaptiveBinning(), KDE(sigma2=0.05)]
+    rec = Recorder(x, y, ests, None, buffer=3)  # 5 epochs: a flush of 3, then one of 2 (padded)
+    expected = []
+    for epoch in range(5):
+        perturb(model, epoch)
+        assert rec.record(epoch, model)
+        captured = rec.capture(model)["train"]
+        manual = manual_layers(model, x)
+        assert list(captured) == list(manual)
+        for layer, t in captured.items():
+            np.testing.assert_allclose(np.asarray(t), manual[layer], atol=1e-5)
+            for est in ests:  # the recorder's batched, padded estimate equals a direct one
+                r = infoplane.estimate(est, x, t, y)
+                expected.append((epoch, layer, est.name, float(r.i_xt), float(r.i_ty)))
+    assert rec.pending == 2
+    rec.close()
+    assert rec.layer_names == ("fc1", "fc2", "output")
+    got = {(r["epoch"], r["layer"], r["estimator"]): r for r in rec.results().rows()}
+    assert len(got) == len(expected) == 5 * 3 * 3
+    for epoch, layer, name, i_xt, i_ty in expected:
+        r = got[(epoch, layer, name)]
+        assert r["split"] == "train" and r["seed"] == 0 and r["units"] == "bits"
+        np.testing.assert_allclose(r["i_xt"], i_xt, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(r["i_ty"], i_ty, rtol=1e-5, atol=1e-5)
+    # the user's model is untouched by recording (no eval flags, no sown state)
+    assert not any(isinstance(v, nnx.Intermediate) for _, v in nnx.iter_graph(model))
+
+
+class LinenMLP(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Dense(4)(x))
+        return nn.Dense(2)(x)
+
+
+def test_linen_record_matches_manual_forward(data):
+    x, y = data
+    module = LinenMLP()
+    params = module.init(jax.random.key(1), x[:1])
+    rec = Recorder(x, y, ["binning"], None, output="logits")
+    assert rec.record(0, module, params)
+    captured = rec.capture(module, params)["train"]
+    p = params["params"]
+    h = np.maximum(x @ np.asarray(p["Dense_0"]["kernel"]) + np.asarray(p["Dense_0"]["bias"]), 0)
+    np.testing.assert_allclose(np.asarray(captured["Dense_0"]), h, atol=1e-5)
+    logits = h @ np.asarray(p["Dense_1"]["kernel"]) + np.asarray(p["Dense_1"]["bias"])
+    np.testing.assert_allclose(np.asarray(captured["output"]), logits, atol=1e-5)
+    rec.close()
+    r = infoplane.estimate(Binning(), x, h.astype(np.float32), y)
+    row = rec.results().where(layer="Dense_0").rows()[0]
+    np.testing.assert_allclose(row["i_xt"], float(r.i_xt), rtol=1e-6)
+
+
+def test_run_directory_and_load_results(data, tmp_path):
+    x, y = data
+    model = TinyMLP(nnx.Rngs(1))
+    xt, yt = x[:80], y[:80]
+    with Recorder(x, y, ["binning", KDE(sigma2=0.1)], tmp_path, name="r1", test=(xt, yt),
+                  schedule=Schedule.explicit([0, 2, 4]), config={"note": "hi"}) as rec:
+        for epoch in range(6):
+            perturb(model, epoch)
+            recorded = rec.record(epoch, model)
+            assert recorded == (epoch in (0, 2, 4))
+            rec.log_metrics(epoch, {"acc": 0.5 + epoch / 10})
+    run_dir = tmp_path / "r1"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["note"] == "hi" and config["estimators"] == ["binning", "kde"]
+    assert config["schedule"] == {"kind": "explicit", "epochs": [0, 2, 4]}
+    assert config["probes"] == {"train": {"n": 200, "x_shape": [6]},
+                                "test": {"n": 80, "x_shape": [6]}}
+    table = infoplane.load_results(run_dir)
+    assert len(table) == 3 * 2 * 3 * 2  # epochs x splits x layers x estimators
+    assert sorted(table.unique("split")) == ["test", "train"]
+    assert sorted(set(table["epoch"].tolist())) == [0, 2, 4]
+    mem = rec.results()
+    for a, b in zip(sorted(table.rows(), key=str), sorted(mem.rows(), key=str), strict=True):
+        assert a == b
+    params = json.loads(table.where(estimator="kde").rows()[0]["params"])
+    assert params["sigma2"] == 0.1 and params["estimator"] == "kde"
+    metrics = (run_dir / "metrics.csv").read_text().splitlines()
+    assert len(metrics) == 1 + 6
+
+
+def test_no_recompile_per_epoch(data):
+    x, y = data
+    model = TinyMLP(nnx.Rngs(2))
+    rec = Recorder(x, y, ["binning"], None, buffer=4)
+    for epoch in range(4):
+        perturb(model, epoch)
+        rec.record(epoch, model)
+    sizes = (_api._epochs._cache_size(), len(rec._capture_fns))
+    for epoch in range(4, 16):
+        perturb(model, epoch)
+        rec.record(epoch, model)
+    rec.close()
+    assert (_api._epochs._cache_size(), len(rec._capture_fns)) == sizes
+    assert len(rec.results()) == 16 * 3
+
+
+def test_seeds_and_duplicates(data):
+    x, y = data
+    model = TinyMLP(nnx.Rngs(3))
+    rec = Recorder(x, y, ["binning"], None)
+    rec.record(0, model, seed=0)
+    rec.record(0, model, seed=1)
+    with pytest.raises(ValueError, match="already recorded"):
+        rec.record(0, model, seed=1)
+    rec.close()
+    res = rec.results()
+    assert sorted(set(res["seed"].tolist())) == [0, 1]
+    a = res.where(seed=0)["i_xt"]
+    np.testing.assert_array_equal(a, res.where(seed=1)["i_xt"])  # same model, same numbers
+
+
+def test_resume_skips_recorded_epochs(data, tmp_path):
+    x, y = data
+    model = TinyMLP(nnx.Rngs(4))
+    rec = Recorder(x, y, ["binning"], tmp_path, name="r")
+    for epoch in range(3):
+        rec.record(epoch, model)
+    rec.close()
+    with pytest.raises(FileExistsError, match="resume=True"):
+        Recorder(x, y, ["binning"], tmp_path, name="r")
+    rec2 = Recorder(x, y, ["binning"], tmp_path, name="r", resume=True)
+    assert [rec2.record(e, model) for e in range(5)] == [False, False, False, True, True]
+    rec2.close()
+    table = infoplane.load_results(tmp_path / "r")
+    assert sorted(table["epoch"].tolist()) == sorted([e for e in range(5) for _ in range(3)])
+
+
+def test_store_activations_round_trip(data, tmp_path):
+    from infoplane.results import ActivationStore
+
+    x, y = data
+    model = TinyMLP(nnx.Rngs(5))
+    rec = Recorder(x, y, ["binning"], tmp_path, name="s", store_activations=True)
+    rec.record(7, model)
+    rec.close()
+    store = ActivationStore(tmp_path / "s")
+    assert store.epochs("train", 0) == [7]
+    acts = store.read(0, "train", 7)
+    ref = manual_layers(model, x)
+    assert list(acts) == list(ref)
+    for k in ref:
+        np.testing.assert_allclose(acts[k], ref[k], atol=1e-5)
+    px, py = store.read_probe("train")
+    np.testing.assert_array_equal(px, x)
+    np.testing.assert_array_equal(py, y)
+
+
+def test_layer_selection_and_source(data):
+    x, y = data
+    model = TinyMLP(nnx.Rngs(6))
+    rec = Recorder(x, y, ["binning"], None, layers=["fc2"], output=None)
+    rec.record(0, model)
+    rec.close()
+    assert rec.layer_names == ("fc2",)
+    rec = Recorder(x, y, ["binning"], None, layers=lambda n: n.startswith("fc"),
+                   source="outputs", output=None)
+    rec.record(0, model)
+    assert rec.layer_names == ("fc1", "fc2")
+    acts = rec.capture(model)["train"]
+    w, b = np.asarray(model.fc1.kernel[...]), np.asarray(model.fc1.bias[...])
+    np.testing.assert_allclose(np.asarray(acts["fc1"]), x @ w + b, atol=1e-5)  # pre-activation
+
+
+def test_bad_input_messages(data, tmp_path):
+    x, y = data
+    model = TinyMLP(nnx.Rngs(7))
+    with pytest.raises(ValueError, match="probe set 'train'.*N mismatch"):
+        Recorder(x, y[:-1], ["binning"], None)
+    with pytest.raises(ValueError, match="Unknown estimator 'binnning'"):
+        Recorder(x, y, ["binnning"], None)
+    with pytest.raises(TypeError, match="instance"):
+        Recorder(x, y, [Binning], None)
+    with pytest.raises(ValueError, match="listed twice"):
+        Recorder(x, y, ["binning", Binning()], None)
+    with pytest.raises(ValueError, match="source"):
+        Recorder(x, y, ["binning"], None, source="middle")
+    with pytest.raises(ValueError, match="NaN"):
+        Recorder(np.where(x > 2, np.nan, x), y, ["binning"], None)
+    rec = Recorder(x, y, ["binning"], None)
+    with pytest.raises(TypeError, match="no params for a flax nnx"):
+        rec.record(0, model, {"params": {}})
+    with pytest.raises(TypeError, match="needs its variables"):
+        rec.record(0, LinenMLP())
+    with pytest.raises(TypeError, match="nnx.Module"):
+        rec.record(0, lambda v: v)
+    with pytest.raises(ValueError, match="non-negative"):
+        rec.record(-1, model)
+    with pytest.raises(ValueError, match="unknown split"):
+        rec.add(0, {"a": x}, split="valid")
+    with pytest.raises(ValueError, match=r"shape \(N, \.\.\.\) with N = 200"):
+        rec.add(0, {"a": x[:5]})
+    rec.record(0, model)
+    with pytest.raises(ValueError, match="layers changed"):
+        rec.add(1, {"other": x})
+
+
+def test_diverged_training_warns_and_keeps_other_results(data):
+    x, y = data
+    rec = Recorder(x, y, ["binning", KDE()], None)
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        rec.add(0, {"ok": x, "bad": bad})
+        rec.close()
+    assert any("diverged" in str(m.message) for m in w)
+    assert set(rec.results()["layer"].tolist()) == {"ok"}
+    assert len(rec.errors) == 2
+
+
+def test_subsample_is_stratified_and_recorded(data):
+    x, y = data
+    idx = stratified_indices(y, 50, seed=0)
+    assert len(idx) == 50 and np.all(np.diff(idx) > 0)
+    share = np.bincount(y)[1] / len(y)
+    assert abs(np.mean(y[idx]) - share) <= 1 / 50
+    np.testing.assert_array_equal(stratified_indices(y, 10**6, 0), np.arange(len(y)))
+    t = np.tanh(x[:, :3] * 2).astype(np.float32)
+    est = Subsample(KDE(sigma2=0.1), n=50, seed=0)
+    r = infoplane.estimate(est, x, t, y)
+    direct = infoplane.estimate(KDE(sigma2=0.1), x[idx], t[idx], y[idx])
+    np.testing.assert_allclose(float(r.i_xt), float(direct.i_xt), rtol=1e-5)
+    np.testing.assert_allclose(float(r.i_ty), float(direct.i_ty), rtol=1e-5)
+    meta = r.metadata()
+    assert meta["estimator"] == "kde" and meta["subsample"] == 50 and meta["sigma2"] == 0.1
+    with pytest.raises(TypeError, match="instance"):
+        Subsample(Compressed)
+    with pytest.raises(ValueError, match=">= 2"):
+        Subsample(KDE(), n=1)
+
+
+def test_subsample_hash_retry_path(data):
+    """A wrapped hashed estimator can be retried with another hash seed (see _api._retry)."""
+    x, y = data
+    est = Subsample(Binning(), n=100)
+    alt = est.with_hash_seed(5)
+    assert alt.estimator.hash_seed == 5 and alt.n == 100
+    t = np.tanh(x).astype(np.float32)
+    a = _api._retry(est, infoplane.prepare(est, x, y)[1], t)
+    b = infoplane.estimate(est, x, t, y)
+    np.testing.assert_allclose(float(a.i_xt), float(b.i_xt))
+    assert a.metadata()["subsample"] == 100
+
+
+def test_sharded_recorder_equals_single_device():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import numpy as np, jax, jax.numpy as jnp
+        from flax import nnx
+        from infoplane.recorder import Recorder
+        assert jax.local_device_count() == 4
+        class M(nnx.Module):
+            def __init__(self, rngs):
+                self.a = nnx.Linear(4, 6, rngs=rngs); self.b = nnx.Linear(6, 2, rngs=rngs)
+            def __call__(self, x):
+                return self.b(jnp.tanh(self.a(x)))
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(300, 4)).astype(np.float32); y = rng.integers(0, 2, 300)
+        m = M(nnx.Rngs(0))
+        out = []
+        for shard in (None, False):
+            rec = Recorder(x, y, ["binning", "adaptive_binning", "kde"], None, buffer=5,
+                           shard=shard)
+            for e in range(7):
+                m.a.kernel[...] = m.a.kernel[...] * 1.2
+                rec.record(e, m)
+            rec.close()
+            out.append(sorted((r["epoch"], r["layer"], r["estimator"], r["i_xt"], r["i_ty"])
+                              for r in rec.results().rows()))
+            m = M(nnx.Rngs(0))
+        assert out[0] == out[1] and len(out[0]) == 7 * 2 * 3
+        print("OK")
+        """
+    )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "OK" in res.stdout
