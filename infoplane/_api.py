@@ -150,6 +150,12 @@ def estimate_epochs(estimator: Estimator, x, ts, y, *, ctx=None, shard=None) -> 
     n = check_activations(ts, batched=True)[1]
     if ctx is None:
         _, ctx = prepare(estimator, x, y, n)
+    return estimate_prepared(estimator, ctx, ts, shard=shard)
+
+
+def estimate_prepared(estimator: Estimator, ctx, ts, *, shard=None) -> Estimate:
+    """`estimate_epochs` without input checks: ``ctx`` from `prepare`, ``ts`` (E, N, d)
+    already known to be finite (the `infoplane.Recorder` checks each layer once on device)."""
     result = _run_epochs(estimator, ctx, ts, shard)
     c = _collisions(result)
     if c is not None and c.any():
@@ -168,4 +174,4 @@ def _set(a, index, value):
     return a
 
 
-__all__ = ["Probe", "estimate", "estimate_epochs", "prepare"]
+__all__ = ["Probe", "estimate", "estimate_epochs", "estimate_prepared", "prepare"]

@@ -48,8 +48,8 @@ import numpy as np
 
 from infoplane import capture as _capture
 from infoplane import results as _results
-from infoplane._api import estimate_epochs, prepare
-from infoplane._validate import check_inputs, check_labels
+from infoplane._api import estimate_prepared, prepare
+from infoplane._validate import check_activations, check_inputs, check_labels
 from infoplane.estimators import by_name
 from infoplane.estimators._base import Estimator
 
@@ -479,13 +479,20 @@ class Recorder:
         return rows
 
     def _estimate_group(self, split: str, group: list[_Entry]) -> list[dict]:
-        px, py = self.probes[split]
         rows = []
         for layer in self.layer_names:
             stacked = jnp.stack([e.acts[layer] for e in group])  # (E, N, d)
+            problem = None
+            if not bool(jnp.isfinite(stacked).all()):  # one device reduction per layer
+                try:
+                    check_activations(np.asarray(stacked), batched=True)
+                except ValueError as err:
+                    problem = err
             for i, est in enumerate(self.estimators):
                 try:
-                    result = self._estimate_stack(est, self._context(split, i), px, py, stacked)
+                    if problem is not None:
+                        raise problem
+                    result = self._estimate_stack(est, self._context(split, i), stacked)
                 except Exception as err:  # one failing estimator must not lose the others
                     msg = f"{est.name} on layer {layer!r} ({split}): {type(err).__name__}: {err}"
                     if msg not in self.errors:
@@ -505,7 +512,7 @@ class Recorder:
                     })
         return rows
 
-    def _estimate_stack(self, est, ctx, px, py, stacked):
+    def _estimate_stack(self, est, ctx, stacked):
         """`estimate_epochs` over (E, N, d) in chunks of ``buffer`` epochs, then single
         epochs, so each layer shape compiles at most twice and nothing is padded. Estimators
         batched with ``lax.map`` (the costly ones) go one epoch at a time (one compile).
@@ -517,7 +524,7 @@ class Recorder:
             while e - start >= size:
                 part = stacked[start:start + size]
                 shard = False if size == 1 else self.shard
-                parts.append(estimate_epochs(est, px, part, py, ctx=ctx, shard=shard))
+                parts.append(estimate_prepared(est, ctx, part, shard=shard))
                 start += size
         if len(parts) == 1:
             return parts[0]
