@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import sys
 
@@ -315,7 +314,7 @@ def _cmd_estimate(args) -> int:
     from infoplane import harness
     from infoplane import results as _results
     from infoplane._progress import Progress
-    from infoplane.recorder import Recorder
+    from infoplane.recorder import Recorder, params_json
 
     names = _parse_estimators(args.estimators)
     _enable_compilation_cache()
@@ -337,9 +336,7 @@ def _cmd_estimate(args) -> int:
         run_name = str(done["run"][0]) if len(done) else run_name
         have = {(e, p) for e, p in zip(done["estimator"], done["params"], strict=True)}
         for est in ests:
-            params = json.dumps({"estimator": est.name, "units": est.units, **dict(est.params())},
-                                sort_keys=True, default=str)
-            if (est.name, params) in have:
+            if (est.name, params_json(est)) in have:
                 raise _UsageError(
                     f"{est.name} with these parameters is already in {results_path}; nothing "
                     "to do (re-estimating would duplicate rows)"

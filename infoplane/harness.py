@@ -458,11 +458,10 @@ def _run(p: Preset, x, y, sched: Schedule, epochs: int, seeds: tuple[int, ...], 
          on_results, on_metrics, *, resume: bool) -> RunSummary:
     log = log or (lambda _m: None)
     t_start = time.perf_counter()
+    train_idx, test_idx = datasets.train_test_split(len(y), p.train_fraction, seeds[0])
     if p.probe == "all":
-        train_idx, test_idx = datasets.train_test_split(len(y), p.train_fraction, seeds[0])
         probes = {"x": x, "y": y, "split": "all", "test": None}
     else:
-        train_idx, test_idx = datasets.train_test_split(len(y), p.train_fraction, seeds[0])
         probes = {"x": x[train_idx], "y": y[train_idx], "split": "train",
                   "test": (x[test_idx], y[test_idx])}
     n_probe = len(probes["y"])

@@ -53,7 +53,14 @@ from infoplane._validate import check_activations, check_inputs, check_labels
 from infoplane.estimators import by_name
 from infoplane.estimators._base import Estimator
 
-__all__ = ["DEFAULT_ESTIMATORS", "Recorder", "Schedule", "log_spaced_epochs", "resolve_estimators"]
+__all__ = [
+    "DEFAULT_ESTIMATORS",
+    "Recorder",
+    "Schedule",
+    "log_spaced_epochs",
+    "params_json",
+    "resolve_estimators",
+]
 
 #: Estimators a `Recorder` uses when none are given.
 DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde")
@@ -107,12 +114,8 @@ class Schedule:
 
     def __contains__(self, epoch: int) -> bool:
         if self.epochs is not None:
-            return int(epoch) in self._set
+            return int(epoch) in self.epochs
         return int(epoch) % self.every == 0
-
-    @property
-    def _set(self) -> frozenset:
-        return frozenset(self.epochs or ())
 
     def describe(self) -> dict:
         if self.epochs is not None:
@@ -154,6 +157,13 @@ def resolve_estimators(estimators: Iterable[Any]) -> list[Estimator]:
     if not out:
         raise ValueError("no estimator given: pass e.g. estimators=['binning'].")
     return out
+
+
+def params_json(est: Estimator) -> str:
+    """The ``params`` column of an estimator's result rows: `Estimate.metadata` (name, units,
+    every parameter) as JSON with sorted keys."""
+    meta = {"estimator": est.name, "units": est.units, **dict(est.params())}
+    return json.dumps(meta, sort_keys=True, default=str)
 
 
 @dataclasses.dataclass
@@ -500,7 +510,7 @@ class Recorder:
                         warnings.warn(f"estimation failed, skipped: {msg}", RuntimeWarning,
                                       stacklevel=3)
                     continue
-                params = json.dumps(result.metadata(), sort_keys=True, default=str)
+                params = params_json(est)
                 i_xt = np.asarray(result.i_xt, dtype=np.float64)
                 i_ty = np.asarray(result.i_ty, dtype=np.float64)
                 for k, e in enumerate(group):

@@ -125,6 +125,25 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
+def _atomic_write(path: str, write: Callable[[Any], None]) -> None:
+    """Call ``write(binary_file)`` on a temporary file next to ``path``, fsync it, move it over
+    ``path`` with ``os.replace`` and fsync the directory: a crash leaves the old file or the
+    new one, never half of one, and no temporary file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+
+
 def _format_params(value: Any) -> str:
     if isinstance(value, Mapping):
         return json.dumps(dict(value), sort_keys=True)
@@ -357,19 +376,8 @@ def truncate_results(path: str | os.PathLike, keep: Callable[[dict], bool]) -> i
         raise FileNotFoundError(f"no results file at {path!r}; {_RUN_DIR_HELP}")
     records, _problems, columns = _read_records(path, _FORMATS)
     kept = [fields for fields, row in records if keep(dict(row))]
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(_format_lines([columns, *kept]).encode())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+    text = _format_lines([columns, *kept]).encode()
+    _atomic_write(path, lambda f: f.write(text))
     return len(kept)
 
 
@@ -689,21 +697,9 @@ def _check_split(split: Any) -> str:
 
 
 def _atomic_savez(path: str, arrays: Mapping[str, np.ndarray], compress: bool) -> None:
-    """Write an .npz to a temporary file next to ``path``, fsync, then ``os.replace``."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compress else np.savez)(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+    """Write an .npz atomically (see `_atomic_write`), creating its directory."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _atomic_write(path, lambda f: (np.savez_compressed if compress else np.savez)(f, **arrays))
 
 
 class ActivationStore:
@@ -923,18 +919,6 @@ def load_metrics(run_dir_or_csv: str | os.PathLike) -> list[dict]:
 
 
 def write_json(path: str | os.PathLike, data: Mapping) -> None:
-    """Write ``data`` as indented JSON atomically (temporary file, fsync, ``os.replace``)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(dict(data), f, indent=2, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` as indented JSON atomically (see `_atomic_write`)."""
+    text = (json.dumps(dict(data), indent=2, default=str) + "\n").encode()
+    _atomic_write(os.fspath(path), lambda f: f.write(text))

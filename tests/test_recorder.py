@@ -4,7 +4,6 @@ batching, files, schedules, resume, errors, and the `Subsample` wrapper."""
 from __future__ import annotations
 
 import json
-import os
 import warnings
 
 import flax.linen as nn
@@ -304,45 +303,3 @@ def test_subsample_hash_retry_path(data):
     b = infoplane.estimate(est, x, t, y)
     np.testing.assert_allclose(float(a.i_xt), float(b.i_xt))
     assert a.metadata()["subsample"] == 100
-
-
-def test_sharded_recorder_equals_single_device():
-    import subprocess
-    import sys
-    import textwrap
-
-    code = textwrap.dedent(
-        """
-        import numpy as np, jax, jax.numpy as jnp
-        from flax import nnx
-        from infoplane.recorder import Recorder
-        assert jax.local_device_count() == 4
-        class M(nnx.Module):
-            def __init__(self, rngs):
-                self.a = nnx.Linear(4, 6, rngs=rngs); self.b = nnx.Linear(6, 2, rngs=rngs)
-            def __call__(self, x):
-                return self.b(jnp.tanh(self.a(x)))
-        rng = np.random.default_rng(0)
-        x = rng.normal(size=(300, 4)).astype(np.float32); y = rng.integers(0, 2, 300)
-        m = M(nnx.Rngs(0))
-        out = []
-        for shard in (None, False):
-            rec = Recorder(x, y, ["binning", "adaptive_binning", "kde"], None, buffer=5,
-                           shard=shard)
-            for e in range(7):
-                m.a.kernel[...] = m.a.kernel[...] * 1.2
-                rec.record(e, m)
-            rec.close()
-            out.append(sorted((r["epoch"], r["layer"], r["estimator"], r["i_xt"], r["i_ty"])
-                              for r in rec.results().rows()))
-            m = M(nnx.Rngs(0))
-        assert out[0] == out[1] and len(out[0]) == 7 * 2 * 3
-        print("OK")
-        """
-    )
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert "OK" in res.stdout

@@ -1,4 +1,5 @@
-"""Estimation sharded over several (virtual CPU) devices equals one device, bit for bit."""
+"""Estimation sharded over several (virtual CPU) devices equals one device, bit for bit: the
+public `estimate_epochs` and the `Recorder` built on it."""
 
 import os
 import subprocess
@@ -27,9 +28,47 @@ def test_sharded_epochs_equal_single_device():
         print("OK")
         """
     )
+    _run_on_4_devices(code)
+
+
+def _run_on_4_devices(code: str) -> None:
+    """Run ``code`` in a fresh process with 4 virtual CPU devices; it must print OK."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OK" in out.stdout
+
+
+def test_sharded_recorder_equals_single_device():
+    code = textwrap.dedent(
+        """
+        import numpy as np, jax, jax.numpy as jnp
+        from flax import nnx
+        from infoplane.recorder import Recorder
+        assert jax.local_device_count() == 4
+        class M(nnx.Module):
+            def __init__(self, rngs):
+                self.a = nnx.Linear(4, 6, rngs=rngs); self.b = nnx.Linear(6, 2, rngs=rngs)
+            def __call__(self, x):
+                return self.b(jnp.tanh(self.a(x)))
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(300, 4)).astype(np.float32); y = rng.integers(0, 2, 300)
+        m = M(nnx.Rngs(0))
+        out = []
+        for shard in (None, False):
+            rec = Recorder(x, y, ["binning", "adaptive_binning", "kde"], None, buffer=5,
+                           shard=shard)
+            for e in range(7):
+                m.a.kernel[...] = m.a.kernel[...] * 1.2
+                rec.record(e, m)
+            rec.close()
+            out.append(sorted((r["epoch"], r["layer"], r["estimator"], r["i_xt"], r["i_ty"])
+                              for r in rec.results().rows()))
+            m = M(nnx.Rngs(0))
+        assert out[0] == out[1] and len(out[0]) == 7 * 2 * 3
+        print("OK")
+        """
+    )
+    _run_on_4_devices(code)
