@@ -17,6 +17,8 @@ Flat public API::
 from infoplane import estimators
 from infoplane._api import estimate, estimate_epochs, prepare
 from infoplane.capture import capture_linen, capture_nnx, layer_names_linen, layer_names_nnx
+from infoplane.checks import dpi_violations
+from infoplane.diagnostics import activation_stats, ceilings
 from infoplane.estimators import (
     KDE,
     AdaptiveBinning,
@@ -34,9 +36,27 @@ from infoplane.estimators import (
 from infoplane.estimators.subsample import Subsample
 from infoplane.harness import PRESETS, run_experiment
 from infoplane.recorder import Recorder, Schedule, log_spaced_epochs
-from infoplane.results import ActivationStore, Results, load_metrics, load_results
+from infoplane.results import (
+    ActivationStore,
+    Results,
+    load_diagnostics,
+    load_metrics,
+    load_results,
+)
 
 __version__ = "0.1.0"
+
+#: Submodules imported on first use (matplotlib and TensorBoard load only when needed):
+#: ``infoplane.plot`` (figures), ``infoplane.tensorboard`` (event files).
+_LAZY = ("plot", "tensorboard")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"infoplane.{name}")
+    raise AttributeError(f"module 'infoplane' has no attribute {name!r}")
 
 __all__ = [
     "KDE",
@@ -50,6 +70,10 @@ __all__ = [
     "capture_nnx",
     "layer_names_linen",
     "layer_names_nnx",
+    "activation_stats",
+    "ceilings",
+    "dpi_violations",
+    "load_diagnostics",
     "load_metrics",
     "load_results",
     "log_spaced_epochs",

@@ -2,7 +2,8 @@
 `infoplane.harness`, `infoplane.recorder` and `infoplane.selftest`).
 
 Commands: ``infoplane run`` (train a preset and record its information plane; ``--resume``),
-``infoplane estimate RUN_DIR`` (re-estimate stored activations), ``infoplane selftest``
+``infoplane estimate RUN_DIR`` (re-estimate stored activations), ``infoplane plot RUN_DIR``
+(figures), ``infoplane board`` (TensorBoard on the run directories), ``infoplane selftest``
 (every estimator against ground truth). ``infoplane COMMAND --help`` explains every option.
 """
 
@@ -91,6 +92,54 @@ def _build_parser():
     run.add_argument("--buffer", type=int, default=16,
                      help="recorded epochs estimated together in one batched call "
                      "(default: %(default)s)")
+    run.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                     help="do not write TensorBoard event files into the run directory")
+    run.add_argument("--image-every", type=int, default=5,
+                     help="redraw the information-plane image in TensorBoard after this many "
+                     "recorded epochs; 0 = only at the end (default: %(default)s)")
+
+    plot = sub.add_parser(
+        "plot",
+        help="draw a run's information plane (PNG, PDF or SVG)",
+        description=(
+            "Draw figures from RUN_DIR/results.csv (nothing is estimated): 'plane' is the "
+            "information plane of one estimator (one trajectory per layer, coloured by epoch, "
+            "seed mean and 95%% band when several seeds, ceilings H(X) and H(Y) dashed); "
+            "'panel' puts every estimator side by side; 'curves' shows I(X;T) and I(T;Y) "
+            "against the epoch. Points where a deeper layer exceeds a shallower one (a "
+            "data-processing-inequality violation) are marked and listed."
+        ),
+        epilog="examples: infoplane plot runs/NAME;  infoplane plot runs/NAME --kind panel "
+        "-o panel.pdf;  infoplane plot runs/NAME --estimator kde --split test -o kde.svg",
+    )
+    plot.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/NAME")
+    plot.add_argument("-o", "--output", default=None,
+                      help="output file, .png, .pdf or .svg (default: "
+                      "RUN_DIR/figures/KIND[-ESTIMATOR].png)")
+    plot.add_argument("--kind", choices=("plane", "panel", "curves"), default="plane",
+                      help="which figure (default: %(default)s)")
+    plot.add_argument("--estimator", default=None,
+                      help="estimator to draw (plane/curves; default: the first in the run)")
+    plot.add_argument("--split", default=None,
+                      help="probe set to draw, e.g. train or test (default: train or the only "
+                      "one)")
+    plot.add_argument("--dpi-tolerance", type=float, default=0.05,
+                      help="flag a deeper layer exceeding a shallower one by more than this "
+                      "many bits (default: %(default)s)")
+
+    board = sub.add_parser(
+        "board",
+        help="start TensorBoard on the run directories",
+        description="Start TensorBoard (scalars, images, hparams and the Information plane "
+        "tab) on LOGDIR; the same as `tensorboard --logdir LOGDIR`. Ctrl+C stops it.",
+    )
+    board.add_argument("logdir", nargs="?", default="runs", metavar="LOGDIR",
+                       help="directory of run directories (default: %(default)s)")
+    board.add_argument("--port", type=int, default=6006,
+                       help="port; 0 picks a free one (default: %(default)s)")
+    board.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on; 0.0.0.0 to reach it from other machines "
+                       "(default: %(default)s)")
 
     est = sub.add_parser(
         "estimate",
@@ -284,6 +333,7 @@ def _cmd_run(args) -> int:
             estimators=est_names, seeds=seeds, data=args.data, logdir=args.logdir, name=name,
             store_activations=args.store_activations, subsample=args.subsample,
             buffer=args.buffer, log=_log, progress=bar, argv=args.argv,
+            tensorboard=args.tensorboard, image_every=args.image_every,
         )
     except (FileNotFoundError, KeyError, ValueError) as err:
         raise _UsageError(str(err).strip("'\"")) from None
@@ -306,7 +356,11 @@ def _report(summary) -> int:
     )
     for err in rec.errors:
         print(f"warning: estimation failed and was skipped: {err}")
-    print(f"wrote {summary.run_dir}/ (config.json, results.csv, metrics.csv, checkpoints/)")
+    if summary.run_dir:
+        print(f"wrote {summary.run_dir}/ (config.json, results.csv, metrics.csv, "
+              "diagnostics.csv, TensorBoard events, checkpoints/)")
+        print(f"figures: infoplane plot {summary.run_dir}    live view: infoplane board "
+              f"{os.path.dirname(summary.run_dir) or '.'}")
     return 0
 
 
@@ -364,6 +418,81 @@ def _cmd_estimate(args) -> int:
     return 0
 
 
+def _cmd_plot(args) -> int:
+    import warnings
+
+    from infoplane import checks, plot
+    from infoplane import results as _results
+
+    run_dir = args.run_dir
+    if not os.path.isdir(run_dir):
+        raise _UsageError(f"{run_dir!r} is not a directory; pass a run directory, e.g. runs/NAME")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", _results.ResultsFileWarning)
+        try:
+            table = _results.load_results(run_dir)
+        except (FileNotFoundError, ValueError) as err:
+            raise _UsageError(str(err)) from None
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if not len(table):
+        raise _UsageError(
+            f"{run_dir!r} has no results yet (results.csv is empty); record some epochs first"
+        )
+    estimators = table.unique("estimator")
+    if args.estimator is not None and args.estimator not in estimators:
+        raise _UsageError(
+            f"unknown estimator {args.estimator!r}; this run has {', '.join(estimators)}"
+        )
+    estimator = args.estimator or (estimators[0] if args.kind != "panel" else None)
+    splits = table.unique("split")
+    if args.split is not None and args.split not in splits:
+        raise _UsageError(f"unknown split {args.split!r}; this run has {', '.join(splits)}")
+    split = args.split or ("train" if "train" in splits else splits[0])
+    try:
+        if args.kind == "plane":
+            fig, _ = plot.information_plane(run_dir, estimator=estimator, split=split,
+                                            dpi_tolerance=args.dpi_tolerance)
+        elif args.kind == "panel":
+            fig, _ = plot.estimator_panel(run_dir, split=split,
+                                          dpi_tolerance=args.dpi_tolerance)
+        else:
+            fig, _ = plot.information_curves(run_dir, estimator=estimator, split=split)
+        out = args.output or os.path.join(
+            run_dir, "figures", args.kind + (f"-{estimator}" if estimator else "") + ".png")
+        if os.path.dirname(out):
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+        plot.save(fig, out)
+    except ValueError as err:
+        raise _UsageError(str(err)) from None
+    print(f"wrote {out}")
+    sel = table.where(split=split) if estimator is None else table.where(
+        split=split, estimator=estimator)
+    violations = checks.dpi_violations(sel, tolerance=args.dpi_tolerance)
+    if violations:
+        print(checks.format_violations(violations, tolerance=args.dpi_tolerance))
+    else:
+        print(f"data-processing inequality: no deeper layer exceeds a shallower one by more "
+              f"than {args.dpi_tolerance:g}")
+    return 0
+
+
+def _cmd_board(args) -> int:
+    if not os.path.isdir(args.logdir):
+        raise _UsageError(
+            f"{args.logdir!r} is not a directory; run `infoplane run` first (it writes runs/) "
+            "or pass the directory holding your run directories"
+        )
+    from tensorboard import program
+
+    # The default plugins include those registered under the `tensorboard_plugins` entry
+    # point, so our "Information plane" tab is there as with a plain `tensorboard`.
+    tb = program.TensorBoard()
+    tb.configure(argv=[None, "--logdir", args.logdir, "--host", args.host,
+                       "--port", str(args.port)])
+    return tb.main()
+
+
 def _cmd_selftest(args) -> int:
     from infoplane import selftest
 
@@ -384,7 +513,8 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    commands = {"run": _cmd_run, "estimate": _cmd_estimate, "selftest": _cmd_selftest}
+    commands = {"run": _cmd_run, "estimate": _cmd_estimate, "plot": _cmd_plot,
+                "board": _cmd_board, "selftest": _cmd_selftest}
     try:
         return commands[args.command](args)
     except _UsageError as err:

@@ -364,6 +364,8 @@ def run_experiment(
     on_results: Callable[[list[dict]], None] | None = None,
     on_metrics: Callable[[list[dict]], None] | None = None,
     argv: Sequence[str] | None = None,
+    tensorboard: bool = True,
+    image_every: int = 5,
 ) -> RunSummary:
     """Train a preset for every seed (together, vmapped) and record its information plane.
 
@@ -379,6 +381,8 @@ def run_experiment(
       data: the ``.npz`` file of the "data" preset. logdir/name: the run directory
         (logdir None: nothing written, no checkpoints).
       store_activations: keep the recorded activations for ``infoplane estimate``.
+      tensorboard: write TensorBoard event files into the run directory; image_every: the
+        information-plane image is redrawn after this many recorded epochs (0: at the end).
       log: receives progress lines; progress(epoch, total) is called after every epoch.
     """
     p = check_preset(preset)
@@ -408,6 +412,8 @@ def run_experiment(
         "seeds": list(seeds),
         "subsample": subsample,
         "store_activations": bool(store_activations),
+        "tensorboard": bool(tensorboard),
+        "image_every": int(image_every),
         "estimator_names": None if estimators is None else [
             e if isinstance(e, str) else e.name for e in estimators],
         "versions": _versions(),
@@ -441,6 +447,14 @@ def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
                 config["estimator_names"], logdir, name, config["store_activations"],
                 config["subsample"], config["buffer"], config, log, progress, on_results,
                 on_metrics, resume=True)
+
+
+def _hparams(p: Preset, config: dict, ests) -> dict:
+    """The run's hyper-parameters for TensorBoard's HPARAMS tab (scalars only)."""
+    return {"preset": p.name, "model": p.model, "activation": p.activation,
+            "hidden": "-".join(map(str, p.hidden)), "learning_rate": p.learning_rate,
+            "batch_size": p.batch_size, "epochs": int(config["epochs"]),
+            "seeds": len(config["seeds"]), "estimators": ",".join(e.name for e in ests)}
 
 
 def _versions() -> dict:
@@ -481,7 +495,8 @@ def _run(p: Preset, x, y, sched: Schedule, epochs: int, seeds: tuple[int, ...], 
         probes["x"], probes["y"], ests, logdir, name=name, split=probes["split"],
         test=probes["test"], schedule=sched, buffer=buffer,
         store_activations=store_activations, config=config, on_results=on_results,
-        on_metrics=on_metrics, resume=resume,
+        on_metrics=on_metrics, resume=resume, tensorboard=config.get("tensorboard", True),
+        image_every=config.get("image_every", 5), hparams=_hparams(p, config, ests),
     )
     trainer = _trainer(p, tuple(x.shape), n_classes, len(train_idx))
     x_train, y_train = jnp.asarray(x[train_idx]), jnp.asarray(y[train_idx])
@@ -563,7 +578,7 @@ def _truncate_for_resume(run_dir: str) -> int:
     mgr = _checkpoint_manager(run_dir)
     step = mgr.latest_step()
     last = -1 if step is None else int(step)
-    for fname in ("results.csv", "metrics.csv"):
+    for fname in ("results.csv", "metrics.csv", "diagnostics.csv"):
         path = os.path.join(run_dir, fname)
         if os.path.exists(path):
             _results.truncate_results(path, lambda r, last=last: int(r["epoch"]) <= last)

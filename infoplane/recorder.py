@@ -26,8 +26,14 @@ Design
 - **Resume**: ``Recorder(..., resume=True)`` on an existing run directory appends to it and
   skips (seed, split, epoch) entries already in ``results.csv``, so a restarted loop produces
   no duplicated and no missing epochs.
-- ``on_results(rows)`` / ``on_metrics(rows)`` callbacks receive every new batch of rows
-  (TensorBoard writers hook in there).
+- **Diagnostics** (`infoplane.diagnostics`): with every estimate, each layer's saturation
+  statistics (saturated and zero fractions, dead units, mean |t|) go to ``diagnostics.csv``.
+- **TensorBoard** (`infoplane.tensorboard`, on by default with a run directory): scalars
+  I(X;T), I(T;Y) per estimator and layer, metrics, diagnostics, information-plane images
+  every ``image_every`` recorded epochs, hparams, and the dashboard's tensors, in the run
+  directory: ``tensorboard --logdir runs`` shows them.
+- ``on_results(rows)`` / ``on_metrics(rows)`` / ``on_diagnostics(rows)`` callbacks receive
+  every new batch of rows.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from infoplane import capture as _capture
+from infoplane import diagnostics as _diagnostics
 from infoplane import results as _results
 from infoplane._api import estimate_prepared, prepare
 from infoplane._validate import check_activations, check_inputs, check_labels
@@ -201,7 +208,13 @@ class Recorder:
       apply_kwargs: extra keyword arguments of a linen ``module.apply`` (e.g. ``{"train":
         False}``).
       config: extra JSON-serialisable entries for ``config.json``.
-      on_results, on_metrics: callbacks receiving each new list of result / metric rows.
+      on_results, on_metrics, on_diagnostics: callbacks receiving each new list of result /
+        metric / diagnostic rows.
+      tensorboard: write TensorBoard event files into the run directory (needs ``logdir``).
+      image_every: render the information-plane image into TensorBoard after this many new
+        recorded epochs (0: only at `close`).
+      hparams: scalar hyper-parameters shown in TensorBoard's HPARAMS tab (default: the
+        scalar entries of ``config``).
       resume: continue an existing run directory (see the module docstring).
       shard: passed to `infoplane.estimate_epochs` (None: shard over local devices).
     """
@@ -227,8 +240,12 @@ class Recorder:
         config: Mapping[str, Any] | None = None,
         on_results: Callable[[list[dict]], None] | None = None,
         on_metrics: Callable[[list[dict]], None] | None = None,
+        on_diagnostics: Callable[[list[dict]], None] | None = None,
         resume: bool = False,
         shard: bool | None = None,
+        tensorboard: bool = True,
+        image_every: int = 10,
+        hparams: Mapping[str, Any] | None = None,
     ):
         if source not in ("inputs", "outputs"):
             raise ValueError(f"source must be 'inputs' or 'outputs', got {source!r}.")
@@ -254,12 +271,16 @@ class Recorder:
         self.shard = shard
         self.on_results = on_results
         self.on_metrics = on_metrics
+        self.on_diagnostics = on_diagnostics
+        self.ceilings = {split: _diagnostics.ceilings(px, py) for split, (px, py)
+                         in self.probes.items()}
         self.layer_names: tuple[str, ...] | None = None
         self.errors: list[str] = []
         self._buffer: list[_Entry] = []
         self._buffer_t0: float | None = None
         self._rows: list[dict] = []
         self._metric_rows: list[dict] = []
+        self._diag_rows: list[dict] = []
         self._done: set[tuple[int, str, int]] = set()  # recorded by this recorder
         self._resumed: set[tuple[int, str, int]] = set()  # already in results.csv on resume
         self._contexts: dict[tuple[str, int], Any] = {}
@@ -269,10 +290,12 @@ class Recorder:
 
         self.run_dir = None
         self.name = name or f"run-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-        self._writer = self._metrics = self._store = None
+        self._writer = self._metrics = self._diag = self._store = self._tb = None
         if logdir is not None:
             self.run_dir = os.path.join(os.fspath(logdir), self.name)
             self._open_run_dir(resume, config, store_activations)
+            if tensorboard:
+                self._open_tensorboard(resume, image_every, hparams, config)
         elif store_activations:
             raise ValueError("store_activations needs a logdir to write to.")
 
@@ -295,10 +318,33 @@ class Recorder:
             _results.write_json(config_path, {**self.describe(), **dict(config or {})})
         self._writer = _results.ResultsWriter(results_path)
         self._metrics = _results.MetricsWriter(os.path.join(self.run_dir, "metrics.csv"))
+        self._diag = _results.DiagnosticsWriter(os.path.join(self.run_dir, "diagnostics.csv"))
         if store_activations:
             self._store = _results.ActivationStore(self.run_dir)
             for split, (px, py) in self.probes.items():
                 self._store.write_probe(split, px, py)
+
+    def _open_tensorboard(self, resume: bool, image_every: int, hparams, config) -> None:
+        from infoplane.tensorboard import TensorBoardLogger
+
+        resume_epoch = None
+        if resume:
+            seen = [e for _s, _sp, e in self._resumed]
+            for fname, loader in (("metrics.csv", _results.load_metrics),
+                                  ("diagnostics.csv", _results.load_diagnostics)):
+                if os.path.exists(os.path.join(self.run_dir, fname)):
+                    seen.extend(int(r["epoch"]) for r in loader(self.run_dir))
+            resume_epoch = max(seen) + 1 if seen else 0
+        if hparams is None:
+            hparams = {k: v for k, v in {**self._hparams(), **dict(config or {})}.items()
+                       if isinstance(v, bool | int | float | str)}
+        self._tb = TensorBoardLogger(self.run_dir, run=self.name, ceilings=self.ceilings,
+                                     hparams=hparams, image_every=image_every,
+                                     resume_epoch=resume_epoch)
+
+    def _hparams(self) -> dict:
+        return {"estimators": ",".join(e.name for e in self.estimators),
+                "source": self.source, "output": str(self.output)}
 
     def describe(self) -> dict:
         """The recorder's settings as JSON-serialisable data (written to ``config.json``)."""
@@ -306,7 +352,9 @@ class Recorder:
             "run": self.name,
             "estimators": [e.name for e in self.estimators],
             "estimator_params": [dict(e.params()) for e in self.estimators],
-            "probes": {k: {"n": int(v[1].shape[0]), "x_shape": list(v[0].shape[1:])}
+            "probes": {k: {"n": int(v[1].shape[0]), "x_shape": list(v[0].shape[1:]),
+                           "h_x_bits": self.ceilings[k]["i_xt"],
+                           "h_y_bits": self.ceilings[k]["i_ty"]}
                        for k, v in self.probes.items()},
             "layers": list(self.layers) if isinstance(self.layers, tuple) else
             (None if self.layers is None else getattr(self.layers, "__name__", "filter")),
@@ -448,6 +496,8 @@ class Recorder:
         self._metric_rows.extend(rows)
         if self._metrics is not None:
             self._metrics.write(rows)
+        if self._tb is not None:
+            self._tb.on_metrics(rows)
         if self.on_metrics is not None:
             self.on_metrics(rows)
 
@@ -472,26 +522,41 @@ class Recorder:
             return []
         t0 = time.perf_counter()
         rows: list[dict] = []
+        diag: list[dict] = []
         for split in self.probes:
             group = [e for e in entries if e.split == split]
             if group:
-                rows.extend(self._estimate_group(split, group))
+                rows.extend(self._estimate_group(split, group, diag))
         order = {name: i for i, name in enumerate(self.layer_names or ())}
         est_order = {e.name: i for i, e in enumerate(self.estimators)}
         rows.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]],
                                  est_order[r["estimator"]]))
         self.seconds["estimate"] += time.perf_counter() - t0
+        diag.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]]))
         self._rows.extend(rows)
+        self._diag_rows.extend(diag)
         if self._writer is not None:
             self._writer.write(rows)
+            self._diag.write(diag)
+        if self._tb is not None:
+            self._tb.on_diagnostics(diag)
+            self._tb.on_results(rows)
         if self.on_results is not None:
             self.on_results(rows)
+        if self.on_diagnostics is not None:
+            self.on_diagnostics(diag)
         return rows
 
-    def _estimate_group(self, split: str, group: list[_Entry]) -> list[dict]:
+    def _estimate_group(self, split: str, group: list[_Entry], diag: list[dict]) -> list[dict]:
         rows = []
         for layer in self.layer_names:
             stacked = jnp.stack([e.acts[layer] for e in group])  # (E, N, d)
+            stats = {k: np.asarray(v, dtype=np.float64)
+                     for k, v in _diagnostics.activation_stats(stacked).items()}
+            for k, e in enumerate(group):
+                diag.extend({"run": self.name, "seed": e.seed, "split": split,
+                             "epoch": e.epoch, "layer": layer, "name": name,
+                             "value": float(stats[name][k])} for name in _diagnostics.STAT_NAMES)
             problem = None
             if not bool(jnp.isfinite(stacked).all()):  # one device reduction per layer
                 try:
@@ -548,7 +613,12 @@ class Recorder:
         return _results.Results.from_rows(self._rows)
 
     def metrics(self) -> list[dict]:
+        """The metric rows logged so far (`log_metrics`)."""
         return list(self._metric_rows)
+
+    def diagnostics(self) -> list[dict]:
+        """The activation-diagnostic rows so far (`infoplane.diagnostics.activation_stats`)."""
+        return list(self._diag_rows)
 
     def close(self) -> None:
         """Estimate what is buffered and close the files (idempotent)."""
@@ -558,7 +628,7 @@ class Recorder:
             self.flush()
         finally:
             self._closed = True
-            for f in (self._writer, self._metrics):
+            for f in (self._writer, self._metrics, self._diag, self._tb):
                 if f is not None:
                     f.close()
 

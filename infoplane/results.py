@@ -7,6 +7,8 @@ A run directory ``runs/<name>/`` is a stable contract::
     runs/<name>/
       config.json             every option of the run (written by `infoplane.cli`)
       metrics.csv             run, seed, epoch, name, value (accuracy, loss, ...)
+      diagnostics.csv         run, seed, split, epoch, layer, name, value (saturation, ...)
+      events.out.tfevents.*   TensorBoard event files (`infoplane.tensorboard`), also in tb/
       checkpoints/            orbax checkpoints of the training state (`infoplane run --resume`)
       results.csv             one row per (seed, split, epoch, layer, estimator): see below
       activations/            optional (`ActivationStore`): recorded layers, for re-estimation
@@ -67,6 +69,9 @@ __all__ = [
     "write_json",
     "MetricsWriter",
     "METRIC_COLUMNS",
+    "DIAGNOSTIC_COLUMNS",
+    "DiagnosticsWriter",
+    "load_diagnostics",
 ]
 
 RESULT_COLUMNS = (
@@ -83,7 +88,9 @@ RESULT_COLUMNS = (
 )
 #: Columns of ``metrics.csv`` (scalars such as accuracy and loss, one row per value).
 METRIC_COLUMNS = ("run", "seed", "epoch", "name", "value")
-_FORMATS = (RESULT_COLUMNS, METRIC_COLUMNS)
+#: Columns of ``diagnostics.csv`` (per-layer activation statistics, `infoplane.diagnostics`).
+DIAGNOSTIC_COLUMNS = ("run", "seed", "split", "epoch", "layer", "name", "value")
+_FORMATS = (RESULT_COLUMNS, METRIC_COLUMNS, DIAGNOSTIC_COLUMNS)
 #: Columns that identify a row; `load_results` keeps the last row of each key.
 KEY_COLUMNS = ("run", "seed", "split", "epoch", "layer", "estimator", "params")
 RESULTS_FILE = "results.csv"
@@ -906,16 +913,33 @@ def MetricsWriter(path: str | os.PathLike) -> ResultsWriter:  # noqa: N802 - a w
     return ResultsWriter(path, METRIC_COLUMNS)
 
 
-def load_metrics(run_dir_or_csv: str | os.PathLike) -> list[dict]:
-    """The rows of a run's ``metrics.csv`` (dicts with `METRIC_COLUMNS`, typed values)."""
+def DiagnosticsWriter(path: str | os.PathLike) -> ResultsWriter:  # noqa: N802
+    """A `ResultsWriter` for ``diagnostics.csv``: rows with the columns `DIAGNOSTIC_COLUMNS`
+    (run, seed, split, epoch, layer, name, value), appended, flushed and fsync'd."""
+    return ResultsWriter(path, DIAGNOSTIC_COLUMNS)
+
+
+def _load_rows(run_dir_or_csv, filename: str, columns: tuple, what: str) -> list[dict]:
     path = os.fspath(run_dir_or_csv)
     if os.path.isdir(path):
-        path = os.path.join(path, "metrics.csv")
+        path = os.path.join(path, filename)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no metrics file at {path!r}; {_RUN_DIR_HELP}")
-    records, problems, _ = _read_records(path, (METRIC_COLUMNS,))
-    _warn_problems(path, problems, stacklevel=2)
+        raise FileNotFoundError(f"no {what} file at {path!r}; {_RUN_DIR_HELP}")
+    records, problems, _ = _read_records(path, (columns,))
+    _warn_problems(path, problems, stacklevel=3)
     return [row for _fields, row in records]
+
+
+def load_metrics(run_dir_or_csv: str | os.PathLike) -> list[dict]:
+    """The rows of a run's ``metrics.csv`` (dicts with `METRIC_COLUMNS`, typed values)."""
+    return _load_rows(run_dir_or_csv, "metrics.csv", METRIC_COLUMNS, "metrics")
+
+
+def load_diagnostics(run_dir_or_csv: str | os.PathLike) -> list[dict]:
+    """The rows of a run's ``diagnostics.csv`` (dicts with `DIAGNOSTIC_COLUMNS`, typed values:
+    per-layer activation statistics such as the saturated fraction, see
+    `infoplane.diagnostics`)."""
+    return _load_rows(run_dir_or_csv, "diagnostics.csv", DIAGNOSTIC_COLUMNS, "diagnostics")
 
 
 def write_json(path: str | os.PathLike, data: Mapping) -> None:

@@ -226,3 +226,105 @@ def test_progress_bar_lines():
     bar.close()
     lines = buf.getvalue().splitlines()
     assert len(lines) == 11 and lines[-1].startswith("training [") and "50/50" in lines[-1]
+
+
+def test_run_writes_diagnostics_and_tensorboard(run_dir):
+    _, d, _ = run_dir
+    diag = infoplane.load_diagnostics(d)
+    epochs = sorted({r["epoch"] for r in diag})
+    assert epochs == [0, 1, 5, 12, 30]
+    assert {r["layer"] for r in diag} == set(LAYERS)
+    sat = [r["value"] for r in diag if r["name"] == "saturated"]
+    assert all(0.0 <= v <= 1.0 for v in sat)
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(d))
+    for layer in LAYERS:
+        assert any(f.startswith("events.out.tfevents")
+                   for f in os.listdir(d / "tb" / "seed0" / layer)), layer
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["probes"]["all"]["h_x_bits"] == pytest.approx(12.0)
+    assert cfg["probes"]["all"]["h_y_bits"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_plot_command_writes_each_kind(run_dir, tmp_path, capsys):
+    _, d, _ = run_dir
+    assert cli.main(["plot", str(d), "--estimator", "binning"]) == 0
+    out = capsys.readouterr().out
+    default = d / "figures" / "plane-binning.png"
+    assert f"wrote {default}" in out and default.stat().st_size > 10_000
+    assert "data-processing inequality" in out or "DPI" in out
+    for kind, suffix in (("panel", "pdf"), ("curves", "svg"), ("plane", "png")):
+        target = tmp_path / f"{kind}.{suffix}"
+        assert cli.main(["plot", str(d), "--kind", kind, "-o", str(target)]) == 0, kind
+        assert target.stat().st_size > 5_000, kind
+    head = (tmp_path / "panel.pdf").read_bytes()[:5]
+    assert head == b"%PDF-"
+    assert b"<svg" in (tmp_path / "curves.svg").read_bytes()[:2000]
+
+
+def test_plot_bad_input(run_dir, tmp_path, capsys):
+    _, d, _ = run_dir
+    assert cli.main(["plot", str(tmp_path / "missing")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["plot", str(empty)]) == 2
+    assert "no results.csv" in capsys.readouterr().err
+    (empty / "results.csv").write_text(",".join(RESULT_COLUMNS) + "\n")
+    assert cli.main(["plot", str(empty)]) == 2
+    assert "no results yet" in capsys.readouterr().err
+    assert cli.main(["plot", str(d), "--estimator", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown estimator 'nope'" in err and "binning" in err
+    assert cli.main(["plot", str(d), "-o", str(tmp_path / "f.jpg")]) == 2
+    assert "jpg" in capsys.readouterr().err
+
+
+def test_plot_skips_a_truncated_last_line(run_dir, tmp_path, capsys):
+    """A killed run leaves a partial last line: the plot warns and draws the rest."""
+    _, d, _ = run_dir
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    text = (d / "results.csv").read_text()
+    (killed / "results.csv").write_text(text + "t1,0,all,31,layers.0,binn")
+    (killed / "config.json").write_text((d / "config.json").read_text())
+    assert cli.main(["plot", str(killed), "--estimator", "binning",
+                     "-o", str(tmp_path / "k.png")]) == 0
+    captured = capsys.readouterr()
+    assert "warning:" in captured.err and "partial" in captured.err.lower()
+    assert (tmp_path / "k.png").stat().st_size > 10_000
+
+
+def test_board_serves_the_runs(run_dir):
+    """`infoplane board` is a real TensorBoard on the run directories."""
+    import re
+    import urllib.request
+
+    logdir, _, _ = run_dir
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infoplane", "board", str(logdir), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+    )
+    try:
+        url, seen = None, []
+        for line in proc.stdout:  # TensorBoard prints "TensorBoard x at http://...:PORT/"
+            seen.append(line)
+            m = re.search(r"(http://[^\s]+:\d+/)", line)
+            if m:
+                url = m.group(1)
+                break
+        assert url, "".join(seen)
+        for _ in range(100):
+            runs = json.loads(urllib.request.urlopen(url + "data/runs", timeout=10).read())
+            if "t1" in runs:
+                break
+            import time
+
+            time.sleep(0.2)
+        assert "t1" in runs and "t1/tb/seed0/layers.0" in runs
+        plugins = json.loads(
+            urllib.request.urlopen(url + "data/plugins_listing", timeout=10).read())
+        assert "scalars" in plugins and "images" in plugins
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

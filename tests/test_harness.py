@@ -185,8 +185,10 @@ def reference_run(tmp_path_factory):
 
 
 def test_run_directory_contents(reference_run):
-    files = sorted(os.listdir(reference_run))
-    assert files == ["checkpoints", "config.json", "metrics.csv", "results.csv"]
+    files = sorted(f for f in os.listdir(reference_run) if not f.startswith("events.out."))
+    assert files == ["checkpoints", "config.json", "diagnostics.csv", "metrics.csv",
+                     "results.csv", "tb"]
+    assert any(f.startswith("events.out.tfevents.") for f in os.listdir(reference_run))
     ckpts = sorted(int(d) for d in os.listdir(reference_run / "checkpoints") if d.isdigit())
     assert ckpts[-1] == 120 and len(ckpts) <= 2  # orbax keeps the newest two
     metrics = infoplane.load_metrics(reference_run)
@@ -198,6 +200,24 @@ def test_same_seed_is_bit_identical(reference_run, tmp_path):
     out, _ = p.communicate(timeout=600)
     assert p.returncode == 0, out
     assert _results_key(tmp_path / "again") == _results_key(reference_run)
+
+
+def _scalars(run_dir) -> dict:
+    """{(TensorBoard run, tag): [(step, value), ...]} of every scalar under ``run_dir``."""
+    from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
+
+    mux = pem.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(run_dir))
+    mux.Reload()
+    out = {}
+    for run, tags in mux.Runs().items():
+        for tag in tags.get("tensors", []):
+            events = mux.Tensors(run, tag)
+            if mux.SummaryMetadata(run, tag).plugin_data.plugin_name != "scalars":
+                continue
+            out[(run, tag)] = [(e.step, float(e.tensor_proto.float_val[0])) for e in events]
+    assert out, f"no scalars under {run_dir}"
+    return out
 
 
 def test_sigkill_then_resume_has_every_epoch_once(reference_run, tmp_path):
@@ -230,6 +250,14 @@ def test_sigkill_then_resume_has_every_epoch_once(reference_run, tmp_path):
     metrics = infoplane.load_metrics(run_dir)
     mkeys = [(m["seed"], m["epoch"], m["name"]) for m in metrics]
     assert len(mkeys) == len(set(mkeys))
+    diag = infoplane.load_diagnostics(run_dir)
+    dkeys = [(d["seed"], d["split"], d["epoch"], d["layer"], d["name"]) for d in diag]
+    assert len(dkeys) == len(set(dkeys))
+    assert sorted(dkeys) == sorted((d["seed"], d["split"], d["epoch"], d["layer"], d["name"])
+                                   for d in infoplane.load_diagnostics(reference_run))
+    # TensorBoard shows what an uninterrupted run shows: the killed run's orphaned steps are
+    # purged, every scalar series has each scheduled epoch once, with the same values
+    assert _scalars(run_dir) == _scalars(reference_run)
 
     again = _cli("run", "--resume", str(run_dir))  # a finished run: nothing to add
     out, _ = again.communicate(timeout=600)

@@ -59,7 +59,7 @@ def test_nnx_results_equal_direct_estimates(data):
     x, y = data
     model = TinyMLP(nnx.Rngs(0))
     ests = [Binning(), AdaptiveBinning(), KDE(sigma2=0.05)]
-    rec = Recorder(x, y, ests, None, buffer=3)  # 5 epochs: a flush of 3, then one of 2 (padded)
+    rec = Recorder(x, y, ests, None, buffer=3, flush_seconds=1e9)  # a flush of 3, then of 2
     expected = []
     for epoch in range(5):
         perturb(model, epoch)
@@ -126,8 +126,9 @@ def test_run_directory_and_load_results(data, tmp_path):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["note"] == "hi" and config["estimators"] == ["binning", "kde"]
     assert config["schedule"] == {"kind": "explicit", "epochs": [0, 2, 4]}
-    assert config["probes"] == {"train": {"n": 200, "x_shape": [6]},
-                                "test": {"n": 80, "x_shape": [6]}}
+    assert {k: (v["n"], v["x_shape"]) for k, v in config["probes"].items()} == {
+        "train": (200, [6]), "test": (80, [6])}
+    assert config["probes"]["test"]["h_x_bits"] == pytest.approx(np.log2(80))
     table = infoplane.load_results(run_dir)
     assert len(table) == 3 * 2 * 3 * 2  # epochs x splits x layers x estimators
     assert sorted(table.unique("split")) == ["test", "train"]
@@ -303,3 +304,34 @@ def test_subsample_hash_retry_path(data):
     b = infoplane.estimate(est, x, t, y)
     np.testing.assert_allclose(float(a.i_xt), float(b.i_xt))
     assert a.metadata()["subsample"] == 100
+
+
+def test_diagnostics_and_ceilings_written(data, tmp_path):
+    """diagnostics.csv holds every layer's saturation statistics at every recorded epoch,
+    equal to `activation_stats` of the captured activations; config.json holds the ceilings."""
+    from infoplane.diagnostics import STAT_NAMES, activation_stats, ceilings
+
+    x, y = data
+    model = TinyMLP(nnx.Rngs(1))
+    seen = []
+    rec = Recorder(x, y, ["binning"], tmp_path, name="d", buffer=2, on_diagnostics=seen.extend,
+                   tensorboard=False)
+    captured = {}
+    for epoch in range(3):
+        perturb(model, epoch)
+        rec.record(epoch, model)
+        captured[epoch] = rec.capture(model)["train"]
+    rec.close()
+    rows = infoplane.load_diagnostics(rec.run_dir)
+    assert rows == rec.diagnostics() == seen
+    assert len(rows) == 3 * 3 * len(STAT_NAMES)
+    for r in rows:
+        t = captured[r["epoch"]][r["layer"]][None]
+        want = float(activation_stats(t)[r["name"]][0])
+        assert r["value"] == pytest.approx(want, abs=1e-7), r
+        assert r["split"] == "train" and r["seed"] == 0 and r["run"] == "d"
+    cfg = json.load(open(rec.run_dir + "/config.json"))
+    c = ceilings(x, y)
+    assert cfg["probes"]["train"]["h_x_bits"] == pytest.approx(c["i_xt"])
+    assert cfg["probes"]["train"]["h_y_bits"] == pytest.approx(c["i_ty"])
+    assert cfg["probes"]["train"]["h_x_bits"] == pytest.approx(np.log2(len(x)))

@@ -1,0 +1,255 @@
+"""Sanity checks on a results table: the data-processing inequality (DPI).
+
+For a deterministic feed-forward chain ``X -> T1 -> T2 -> ...`` every layer is a function of
+the previous one, so the information about the input and about the label can only shrink with
+depth::
+
+    I(X;T2) <= I(X;T1)        I(T2;Y) <= I(T1;Y)
+
+An estimate that grows with depth by more than its own error is a sign of estimator bias
+(too few samples, a bin width or kernel width that suits one layer and not another, a
+subsample that differs between layers, ...), not of the network. `dpi_violations` lists every
+such pair of consecutive layers; `format_violations` summarises them for a terminal.
+
+This module only reads values from the table (pure NumPy); it estimates nothing.
+
+Example::
+
+    from infoplane import load_results
+    from infoplane.checks import dpi_violations, format_violations
+
+    res = load_results("runs/tishby-tanh-20250101-120000")
+    print(format_violations(dpi_violations(res, tolerance=0.05)))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from infoplane.results import Results
+
+__all__ = ["QUANTITIES", "DPIViolation", "dpi_violations", "format_violations"]
+
+#: The quantities of a results row that the DPI constrains, with their printed names.
+QUANTITIES = {"i_xt": "I(X;T)", "i_ty": "I(T;Y)"}
+#: Slack for float rounding: an excess counts only above ``allowed + _ROUNDING * max(1, |v|)``,
+#: so that e.g. 1.05 vs 1.0 at ``tolerance=0.05`` is not flagged because 1.05 - 1.0 > 0.05.
+_ROUNDING = 1e-9
+
+
+@dataclasses.dataclass(frozen=True)
+class DPIViolation:
+    """A deeper layer whose estimate exceeds the previous layer's by more than the tolerance.
+
+    Attributes:
+      run, seed, split, estimator, params: the curve (``params`` is the table's JSON string).
+      epoch: the recorded epoch.
+      quantity: "i_xt" or "i_ty".
+      shallower, deeper: the two layer names, consecutive in layer order (NaN values are left
+        out of the chain, so ``shallower`` is the nearest shallower layer with a value).
+      shallower_value, deeper_value: their estimates, in ``units``.
+      excess: ``deeper_value - shallower_value`` (> the allowed tolerance), in ``units``.
+      units: "bits" or "nats", as in the table.
+    """
+
+    run: str
+    seed: int
+    split: str
+    estimator: str
+    params: str
+    epoch: int
+    quantity: str
+    shallower: str
+    deeper: str
+    shallower_value: float
+    deeper_value: float
+    excess: float
+    units: str = "bits"
+
+    def describe(self) -> str:
+        """One line, e.g. ``binning I(X;T), run demo, seed 0, split train, epoch 12:
+        output 5.310 > layers.4 4.200 bits (+1.110)``."""
+        return (
+            f"{self.estimator} {QUANTITIES.get(self.quantity, self.quantity)}, run {self.run}, "
+            f"seed {self.seed}, split {self.split}, epoch {self.epoch}: {self.deeper} "
+            f"{self.deeper_value:.3f} > {self.shallower} {self.shallower_value:.3f} "
+            f"{self.units} (+{self.excess:.3f})"
+        )
+
+
+def _check_tolerance(name: str, value: float) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not value >= 0 or math.isinf(value):
+        raise ValueError(
+            f"{name} must be a finite number >= 0, got {value!r}; e.g. tolerance=0.05 allows "
+            "a deeper layer to exceed the shallower one by 0.05 (in the table's units)"
+        )
+    return value
+
+
+def _check_quantities(quantities: str | Sequence[str]) -> tuple[str, ...]:
+    if isinstance(quantities, str):
+        quantities = (quantities,)
+    quantities = tuple(quantities)
+    bad = [q for q in quantities if q not in QUANTITIES]
+    if bad or not quantities:
+        raise ValueError(
+            f"quantities must be a non-empty subset of {tuple(QUANTITIES)}, got {quantities!r}"
+        )
+    return quantities
+
+
+def dpi_violations(
+    results: Results,
+    *,
+    tolerance: float = 0.05,
+    relative: float = 0.0,
+    quantities: str | Sequence[str] = ("i_xt", "i_ty"),
+) -> list[DPIViolation]:
+    """Every pair of consecutive layers where the deeper layer's estimate exceeds the
+    shallower layer's by more than the tolerance.
+
+    Args:
+      results: the table (`infoplane.results.Results`); values in its own units.
+      tolerance: allowed absolute excess, in the table's units (bits or nats).
+      relative: allowed excess as a fraction of the shallower value; the allowed excess is
+        ``tolerance + relative * |shallower_value|`` (so ``tolerance=0, relative=0.01``
+        allows 1 %). A pair is flagged when ``deeper - shallower`` is strictly larger (up to a
+        1e-9 float-rounding slack).
+      quantities: which of "i_xt" and "i_ty" to check.
+
+    Rows are grouped by (run, seed, split, estimator, params, epoch); within a group the layers
+    are taken in table order (the order of first appearance of each layer name in ``results``,
+    which is network order for tables written by the recorder). NaN values are skipped: a layer
+    with a NaN is left out of the chain of that quantity, so the next layer is compared with
+    the nearest shallower layer that has a value (the DPI holds along the whole chain). A key
+    that appears twice keeps its last row, as `infoplane.results.load_results` does.
+
+    Returns:
+      `DPIViolation`s ordered by group (first appearance), epoch, quantity and depth; an empty
+      list when the table obeys the DPI.
+    """
+    if not isinstance(results, Results):
+        raise TypeError(
+            f"dpi_violations() needs a Results table, got {type(results).__name__}; load one "
+            "with infoplane.load_results(run_dir)"
+        )
+    tolerance = _check_tolerance("tolerance", tolerance)
+    relative = _check_tolerance("relative", relative)
+    quantities = _check_quantities(quantities)
+    if not len(results):
+        return []
+
+    layer_rank = {name: i for i, name in enumerate(results.unique("layer"))}
+    cols = {c: results[c].tolist() for c in ("run", "seed", "split", "estimator", "params")}
+    epochs = results["epoch"].tolist()
+    layers = results["layer"].tolist()
+    units = results["units"].tolist()
+    values = {q: np.asarray(results[q], dtype=np.float64) for q in quantities}
+
+    # group key -> {layer: row index}; dicts keep first-appearance order of the groups
+    groups: dict[tuple, dict[str, int]] = {}
+    for i in range(len(results)):
+        key = (
+            cols["run"][i],
+            cols["seed"][i],
+            cols["split"][i],
+            cols["estimator"][i],
+            cols["params"][i],
+            epochs[i],
+        )
+        groups.setdefault(key, {})[layers[i]] = i
+
+    # epochs ascending within each curve, curves in first-appearance order
+    curve_rank: dict[tuple, int] = {}
+    for key in groups:
+        curve_rank.setdefault(key[:5], len(curve_rank))
+    ordered = sorted(groups, key=lambda k: (curve_rank[k[:5]], k[5]))
+
+    found: list[DPIViolation] = []
+    for key in ordered:
+        chain = sorted(groups[key].items(), key=lambda item: layer_rank[item[0]])
+        run, seed, split, estimator, params, epoch = key
+        for q in quantities:
+            prev_name, prev_value = None, None
+            for name, row in chain:
+                v = float(values[q][row])
+                if math.isnan(v):
+                    continue
+                if prev_name is not None:
+                    excess = v - prev_value
+                    allowed = tolerance + relative * abs(prev_value)
+                    slack = _ROUNDING * max(1.0, abs(prev_value))
+                    if excess > allowed + slack:
+                        found.append(
+                            DPIViolation(
+                                run=run,
+                                seed=int(seed),
+                                split=split,
+                                estimator=estimator,
+                                params=params,
+                                epoch=int(epoch),
+                                quantity=q,
+                                shallower=prev_name,
+                                deeper=name,
+                                shallower_value=prev_value,
+                                deeper_value=v,
+                                excess=float(excess),
+                                units=units[row],
+                            )
+                        )
+                prev_name, prev_value = name, v
+    return found
+
+
+def format_violations(
+    violations: Iterable[DPIViolation],
+    *,
+    max_lines: int = 10,
+    tolerance: float | None = None,
+) -> str:
+    """A human-readable summary of `dpi_violations` for a terminal (multi-line, no trailing
+    newline): the total, the counts per estimator and quantity, and the ``max_lines`` worst
+    violations (largest excess first).
+
+    ``tolerance``: if given, it is named in the first line (it is not stored in the
+    violations). ``max_lines=0`` prints the counts only.
+    """
+    violations = list(violations)
+    if max_lines < 0:
+        raise ValueError(f"max_lines must be >= 0, got {max_lines}")
+    tol = "" if tolerance is None else f" (tolerance {tolerance:g})"
+    if not violations:
+        return f"DPI check: no violations{tol}."
+    bad = [v for v in violations if not isinstance(v, DPIViolation)]
+    if bad:
+        raise TypeError(
+            f"format_violations() takes the DPIViolation list of dpi_violations(), got a "
+            f"{type(bad[0]).__name__}"
+        )
+    lines = [
+        f"DPI check: {len(violations)} violation(s){tol}: a deeper layer above the layer "
+        "before it (I(X;T) and I(T;Y) cannot grow with depth in a deterministic network)."
+    ]
+    counts: dict[str, dict[str, int]] = {}
+    for v in violations:
+        per = counts.setdefault(v.estimator, {q: 0 for q in QUANTITIES})
+        per[v.quantity] = per.get(v.quantity, 0) + 1
+    width = max(len(e) for e in counts)
+    for estimator, per in counts.items():
+        parts = "  ".join(f"{QUANTITIES.get(q, q)}: {n}" for q, n in per.items())
+        lines.append(f"  {estimator:<{width}}  {parts}")
+    if max_lines:
+        worst = sorted(violations, key=lambda v: -v.excess)[:max_lines]
+        lines.append(f"worst {len(worst)}:")
+        lines.extend(f"  {v.describe()}" for v in worst)
+        if len(violations) > len(worst):
+            lines.append(f"  ... and {len(violations) - len(worst)} more")
+    return "\n".join(lines)
