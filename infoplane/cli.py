@@ -398,8 +398,10 @@ def _cmd_estimate(args) -> int:
     writer = _results.ResultsWriter(results_path)
     test = probes.get("test") if len(splits) > 1 else None
     main_split = next(sp for sp in splits if sp != "test") if test is not None else splits[0]
+    board = _estimate_board(run_dir, run_name, probes, store)
+    sinks = [writer.write] + ([board.on_results] if board is not None else [])
     rec = Recorder(*probes[main_split], ests, None, name=run_name, split=main_split,
-                   test=test, on_results=writer.write)
+                   test=test, on_results=lambda rows: [f(rows) for f in sinks])
     entries = [(sp, seed, e) for sp in splits for seed in store.seeds(sp)
                for e in store.epochs(sp, seed)]
     print(f"infoplane estimate {run_dir}: {len(entries)} stored epochs, estimators "
@@ -413,6 +415,8 @@ def _cmd_estimate(args) -> int:
     finally:
         bar.close()
         writer.close()
+        if board is not None:
+            board.close()
     _print_table(rec.results().rows(), rec.layer_names or (), sys.stdout)
     print(f"appended {len(rec.results())} rows to {results_path}")
     return 0
@@ -491,6 +495,22 @@ def _cmd_board(args) -> int:
     tb.configure(argv=[None, "--logdir", args.logdir, "--host", args.host,
                        "--port", str(args.port)])
     return tb.main()
+
+
+def _estimate_board(run_dir, run_name, probes, store):
+    """A TensorBoard logger that adds re-estimated rows to the run's event files, or None
+    when the run was recorded without TensorBoard. Its restart marker lies after the last
+    stored epoch, so nothing already in the event files is dropped."""
+    import glob
+
+    from infoplane.diagnostics import ceilings
+    from infoplane.tensorboard import TensorBoardLogger
+
+    if not glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
+        return None
+    last = max(e for sp in probes for seed in store.seeds(sp) for e in store.epochs(sp, seed))
+    return TensorBoardLogger(run_dir, run=run_name, image_every=0, resume_epoch=last + 1,
+                             ceilings={sp: ceilings(x, y) for sp, (x, y) in probes.items()})
 
 
 def _cmd_selftest(args) -> int:

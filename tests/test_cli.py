@@ -123,6 +123,18 @@ def test_estimate_reestimates_stored_activations(run_dir):
     row = new.where(epoch=12, layer="layers.1").rows()[0]
     assert row["i_xt"] == pytest.approx(float(direct.i_xt), abs=1e-6)
     assert row["run"] == "t1"
+    # the new estimator is in TensorBoard too, and nothing recorded before was dropped
+    from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
+
+    mux = pem.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(d.parent))
+    mux.Reload()
+    for tag in ("adaptive_binning/I_XT/all", "binning/I_XT/all", "kde/I_TY/all"):
+        steps = [e.step for e in mux.Tensors("t1/tb/seed0/layers.1", tag)]
+        assert steps == [0, 1, 5, 12, 30], tag
+    value = mux.Tensors("t1/tb/seed0/layers.1", "adaptive_binning/I_XT/all")[3]
+    assert value.tensor_proto.float_val[0] == pytest.approx(row["i_xt"], rel=1e-6)
+    assert "infoplane/adaptive_binning/all/seed0" in mux.Runs()["t1"]["tensors"]
     again = _run("infoplane", "estimate", str(d), "--estimators", "adaptive_binning")
     assert again.returncode == 2 and "already in" in again.stderr
     assert len(infoplane.load_results(d)) == len(after)
