@@ -633,6 +633,8 @@ def information_plane(
     show_dpi: bool = True,
     legend: bool = True,
     title: str | None = None,
+    colorbar: bool = True,
+    norm: mcolors.Normalize | None = None,
 ) -> tuple[Figure, Axes]:
     """The information plane of one run: I(X;T) on x, I(T;Y) on y, one trajectory per layer.
 
@@ -661,6 +663,9 @@ def information_plane(
         in the legend and the title.
       legend: draw the legend (layer markers, DPI marks, error bars).
       title: the Axes title (default: run, split, estimator, seeds and the DPI count).
+      colorbar: draw the epoch colour bar (False for the panels of a grid that share one:
+        pass the same ``norm`` to each and draw one bar yourself, or use `estimator_panel`).
+      norm: the epoch colour scale (default: `epoch_norm` of the drawn epochs).
 
     Returns:
       ``(fig, ax)``. The colour bar is ``fig.axes[-1]`` when the figure was made here.
@@ -670,7 +675,7 @@ def information_plane(
     sel = _select(res, estimator=estimator, split=split, run=run, params=params, seeds=seeds,
                   layers=layers, epoch_range=epoch_range, who=who)
     ceil = _resolve_ceilings(ceilings, run_dir, sel.split, sel.units)
-    norm = epoch_norm(sel.table["epoch"])
+    norm = epoch_norm(sel.table["epoch"]) if norm is None else norm
     own = ax is None
     if own:
         fig, axes = _new_figure((6.4, 5.4))
@@ -679,7 +684,8 @@ def information_plane(
         fig = ax.figure
     _n, handles = _draw_plane(ax, sel, norm=norm, cmap=cmap, ceilings=ceil, show_dpi=show_dpi,
                               dpi_tolerance=dpi_tolerance, title=title)
-    _epoch_colorbar(fig, norm, cmap, ax)
+    if colorbar:
+        _epoch_colorbar(fig, norm, cmap, ax)
     if legend:
         _legend(fig, ax, handles, own)
     return fig, ax

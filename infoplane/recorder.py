@@ -143,10 +143,12 @@ def _as_schedule(schedule) -> Schedule:
     return Schedule.explicit(np.asarray(schedule).reshape(-1).tolist())
 
 
-def resolve_estimators(estimators: Iterable[Any]) -> list[Estimator]:
+def resolve_estimators(estimators: Iterable[Any], *, allow_empty: bool = False
+                       ) -> list[Estimator]:
     """Names (``infoplane.estimators.NAMES``) or estimator instances -> instances.
 
     Two estimators with the same name and parameters would write identical rows: an error.
+    An empty list is an error unless ``allow_empty``.
     """
     if isinstance(estimators, str | Estimator):
         estimators = [estimators]
@@ -161,8 +163,11 @@ def resolve_estimators(estimators: Iterable[Any]) -> list[Estimator]:
     keys = [(e.name, e.params()) for e in out]
     if len(set(keys)) != len(keys):
         raise ValueError("the same estimator (name and parameters) is listed twice.")
-    if not out:
-        raise ValueError("no estimator given: pass e.g. estimators=['binning'].")
+    if not out and not allow_empty:
+        raise ValueError(
+            "no estimator given: pass e.g. estimators=['binning'] (an empty list is allowed "
+            "with store_activations=True, to estimate later with `infoplane estimate`)."
+        )
     return out
 
 
@@ -253,7 +258,7 @@ class Recorder:
             raise ValueError(f"output must be 'softmax', 'logits' or None, got {output!r}.")
         if buffer < 1:
             raise ValueError(f"buffer must be at least 1, got {buffer}.")
-        self.estimators = resolve_estimators(estimators)
+        self.estimators = resolve_estimators(estimators, allow_empty=store_activations)
         self.schedule = _as_schedule(schedule)
         self.probes: dict[str, tuple[np.ndarray, np.ndarray]] = {split: _check_probe(x, y, split)}
         if test is not None:

@@ -457,3 +457,18 @@ def test_config_json_is_only_read(tmp_path):
     plot.information_plane(d)
     assert (d / "config.json").read_text() == before
     assert json.loads(before)["probes"]["train"]["h_x_bits"] == 12.0
+
+
+def test_plane_grid_without_colorbars_and_with_a_shared_norm():
+    import matplotlib.pyplot as plt
+
+    res = _table()
+    fig, axes = plt.subplots(1, 2)
+    shared = mcolors.Normalize(0, 1000)
+    for a in axes:
+        plot.information_plane(res, ax=a, colorbar=False, norm=shared, legend=False)
+    assert _colorbars(fig) == []
+    for a in axes:
+        for p in _by_gid(a.collections, "points:"):
+            assert p.norm is shared
+    plt.close(fig)

@@ -335,3 +335,21 @@ def test_diagnostics_and_ceilings_written(data, tmp_path):
     assert cfg["probes"]["train"]["h_x_bits"] == pytest.approx(c["i_xt"])
     assert cfg["probes"]["train"]["h_y_bits"] == pytest.approx(c["i_ty"])
     assert cfg["probes"]["train"]["h_x_bits"] == pytest.approx(np.log2(len(x)))
+
+
+def test_store_only_recorder_estimates_later(data, tmp_path):
+    """estimators=[] with store_activations=True records activations (and diagnostics) only;
+    without store_activations an empty list is a clear error."""
+    x, y = data
+    with pytest.raises(ValueError, match="store_activations=True"):
+        Recorder(x, y, [], tmp_path, name="none")
+    model = TinyMLP(nnx.Rngs(2))
+    rec = Recorder(x, y, [], tmp_path, name="store", store_activations=True)
+    for epoch in range(2):
+        perturb(model, epoch)
+        rec.record(epoch, model)
+    rec.close()
+    assert len(rec.results()) == 0
+    store = infoplane.ActivationStore(rec.run_dir)
+    assert store.epochs("train", 0) == [0, 1]
+    assert len(infoplane.load_diagnostics(rec.run_dir)) == 2 * 3 * 4
