@@ -126,6 +126,7 @@ __all__ = [
     "TensorBoardLogger",
     "dashboard_tag",
     "estimator_label",
+    "json_safe",
     "layer_dir_name",
 ]
 
@@ -207,14 +208,15 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return struct.unpack(">II", png[16:24])
 
 
-def _json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats replaced by None (strict JSON for the frontend)."""
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats replaced by None, recursively through mappings, lists
+    and tuples (strict JSON: the dashboard tensors' metadata and the dashboard's routes)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -628,7 +630,7 @@ class TensorBoardLogger:
         meta = {
             "version": FORMAT_VERSION, "estimator": row["estimator"], "label": label,
             "split": row["split"], "seed": seed, "layers": layers,
-            "quantities": ["i_xt", "i_ty"], "units": units, "params": _json_safe(params),
+            "quantities": ["i_xt", "i_ty"], "units": units, "params": json_safe(params),
             "ceilings": _ceilings_in(self.ceilings.get(row["split"]), units),
         }
         return json.dumps(meta, allow_nan=False).encode("utf-8")

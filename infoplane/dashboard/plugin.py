@@ -54,6 +54,8 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from infoplane.tensorboard import json_safe
+
 PLUGIN_NAME = "infoplane"
 TAB_NAME = "Information plane"
 TAG_PREFIX = "infoplane/"
@@ -131,7 +133,7 @@ def parse_metadata(content: bytes | str | None, tag: str = "") -> dict | None:
         return None
     if not (isinstance(out["layers"], list) and all(isinstance(s, str) for s in out["layers"])):
         out["layers"] = None
-    return _json_safe(out)
+    return json_safe(out)
 
 
 def _clean_ceilings(value: Any) -> dict:
@@ -151,17 +153,6 @@ def json_float(x: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
-
-
-def _json_safe(obj: Any) -> Any:
-    """Replace non-finite floats anywhere in ``obj`` with None (strict JSON)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 def tensor_to_rows(array: Any) -> tuple[list, list]:
@@ -242,7 +233,7 @@ def static_file(name: str) -> tuple[bytes, str] | None:
 
 
 def _json_response(request, obj: Any, code: int = 200):
-    body = json.dumps(_json_safe(obj), allow_nan=False)
+    body = json.dumps(json_safe(obj), allow_nan=False)
     return http_util.Respond(request, body, "application/json", code=code)
 
 
