@@ -283,6 +283,19 @@ def _resolve_ceilings(ceilings: Any, run_dir: str | None, split: str, units: str
     )
 
 
+def _subsample_cap(ceil: Ceilings, sel) -> Ceilings:
+    """An estimator run on a subsample of n probe samples (`infoplane.Subsample`, params key
+    ``subsample``) sees at most n distinct inputs: its I(X;T) ceiling is min(H(X), log2 n)."""
+    try:
+        n = json.loads(sel.params).get("subsample")
+    except (TypeError, ValueError, AttributeError):
+        return ceil
+    if ceil.h_x is None or not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        return ceil
+    cap = math.log2(n) * (_LN2 if ceil.units == "nats" else 1.0)
+    return Ceilings(min(ceil.h_x, cap), ceil.h_y, ceil.units)
+
+
 # --------------------------------------------------------------------------------------------
 # selection and seed means
 # --------------------------------------------------------------------------------------------
@@ -674,7 +687,7 @@ def information_plane(
     res, run_dir = _load(results)
     sel = _select(res, estimator=estimator, split=split, run=run, params=params, seeds=seeds,
                   layers=layers, epoch_range=epoch_range, who=who)
-    ceil = _resolve_ceilings(ceilings, run_dir, sel.split, sel.units)
+    ceil = _subsample_cap(_resolve_ceilings(ceilings, run_dir, sel.split, sel.units), sel)
     norm = epoch_norm(sel.table["epoch"]) if norm is None else norm
     own = ax is None
     if own:
@@ -755,7 +768,7 @@ def estimator_panel(
     axes = np.empty(n, dtype=object)
     legend_handles: dict[str, Any] = {}
     for i, (sel, ax) in enumerate(zip(sels, flat, strict=False)):
-        ceil = _resolve_ceilings(ceilings, run_dir, sel.split, sel.units)
+        ceil = _subsample_cap(_resolve_ceilings(ceilings, run_dir, sel.split, sel.units), sel)
         n_dpi, handles = _draw_plane(
             ax, sel, norm=norm, cmap=cmap, ceilings=ceil, show_dpi=show_dpi,
             dpi_tolerance=dpi_tolerance, title=_pretty_estimator(sel.estimator),
@@ -836,7 +849,7 @@ def information_curves(
     res, run_dir = _load(results)
     sel = _select(res, estimator=estimator, split=split, run=run, params=params, seeds=seeds,
                   layers=layers, epoch_range=epoch_range, who=who)
-    ceil = _resolve_ceilings(ceilings, run_dir, sel.split, sel.units)
+    ceil = _subsample_cap(_resolve_ceilings(ceilings, run_dir, sel.split, sel.units), sel)
     if axes is None:
         fig, grid = _new_figure((5.2 * len(qs) + 1.2, 3.9), 1, len(qs))
         ax_list = list(grid.ravel())

@@ -627,11 +627,17 @@ class TensorBoardLogger:
         except (TypeError, ValueError):
             params = row["params"]
         units = row["units"]
+        ceilings = _ceilings_in(self.ceilings.get(row["split"]), units)
+        n = params.get("subsample") if isinstance(params, Mapping) else None
+        if ceilings["i_xt"] is not None and isinstance(n, int) and not isinstance(n, bool) \
+                and n >= 1:  # an estimator on n samples sees at most n distinct inputs
+            cap = math.log2(n) * (_LN2 if units == "nats" else 1.0)
+            ceilings["i_xt"] = min(ceilings["i_xt"], cap)
         meta = {
             "version": FORMAT_VERSION, "estimator": row["estimator"], "label": label,
             "split": row["split"], "seed": seed, "layers": layers,
             "quantities": ["i_xt", "i_ty"], "units": units, "params": json_safe(params),
-            "ceilings": _ceilings_in(self.ceilings.get(row["split"]), units),
+            "ceilings": ceilings,
         }
         return json.dumps(meta, allow_nan=False).encode("utf-8")
 

@@ -472,3 +472,19 @@ def test_plane_grid_without_colorbars_and_with_a_shared_norm():
         for p in _by_gid(a.collections, "points:"):
             assert p.norm is shared
     plt.close(fig)
+
+
+def test_subsampled_estimator_ceiling_is_log2_of_its_sample(tmp_path):
+    """An estimator on a 1024-sample subset of a 4096-sample probe can reach at most
+    log2 1024 = 10 bits of I(X;T), not H(X) = 12; a subset larger than the probe changes
+    nothing; the H(Y) line stays."""
+    sub = {"estimator": "kde", "subsample": 1024, "subsample_seed": 0}
+    d = _run_dir(tmp_path, _rows(estimator="kde", params=sub))
+    _fig, ax = plot.information_plane(d)
+    assert _by_gid(ax.lines, "ceiling:H(X)")[0].get_xdata()[0] == pytest.approx(10.0)
+    assert _by_gid(ax.lines, "ceiling:H(Y)")[0].get_ydata()[0] == pytest.approx(0.75)
+    big = tmp_path / "big"
+    big.mkdir()
+    d2 = _run_dir(big, _rows(estimator="kde", params={**sub, "subsample": 100_000}))
+    _fig, ax = plot.information_plane(d2)
+    assert _by_gid(ax.lines, "ceiling:H(X)")[0].get_xdata()[0] == pytest.approx(12.0)

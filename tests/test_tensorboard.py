@@ -557,3 +557,19 @@ def test_tensorboard_server(logged, loader):
         proc.kill()
         proc.wait(timeout=10)
         proc.stdout.close()
+
+
+def test_dashboard_ceiling_of_a_subsampled_estimator(tmp_path):
+    """An estimator on a 1024-sample subset sees at most 1024 distinct inputs: the dashboard's
+    I(X;T) ceiling is log2 1024 = 10 bits, not the probe's 12; H(Y) is unchanged."""
+    params = json.dumps({"subsample": 1024, "subsample_seed": 0, "sigma2": 0.001},
+                        sort_keys=True)
+    rows = [{"run": "s", "seed": 0, "split": "train", "epoch": 0, "layer": "h",
+             "estimator": "kde", "i_xt": 3.0, "i_ty": 0.5, "units": units, "params": params}
+            for units in ("bits",)]
+    with TensorBoardLogger(tmp_path / "s", run="s", ceilings=CEILINGS, images=False) as tb:
+        tb.on_results(rows)
+    mux = load(tmp_path)
+    meta = mux.SummaryMetadata("s", "infoplane/kde/train/seed0")
+    content = json.loads(meta.plugin_data.content)
+    assert content["ceilings"] == {"i_xt": pytest.approx(10.0), "i_ty": pytest.approx(0.9999)}
