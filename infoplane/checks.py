@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Iterable, Sequence
 
@@ -32,7 +33,7 @@ import numpy as np
 
 from infoplane.results import Results
 
-__all__ = ["QUANTITIES", "DPIViolation", "dpi_violations", "format_violations"]
+__all__ = ["QUANTITIES", "DPIViolation", "dpi_violations", "format_violations", "i_xt_ceiling"]
 
 #: The quantities of a results row that the DPI constrains, with their printed names.
 QUANTITIES = {"i_xt": "I(X;T)", "i_ty": "I(T;Y)"}
@@ -253,3 +254,22 @@ def format_violations(
         if len(violations) > len(worst):
             lines.append(f"  ... and {len(violations) - len(worst)} more")
     return "\n".join(lines)
+
+
+def i_xt_ceiling(h_x: float, params, units: str = "bits") -> float:
+    """The largest I(X;T) an estimator with ``params`` can report on a probe whose inputs have
+    entropy ``h_x`` (in ``units``): min(H(X), log n) when it sees a subsample of n probe
+    samples (`infoplane.Subsample`, params key ``subsample``), else H(X).
+
+    ``params``: the estimator's parameters, a mapping or its JSON string (a results row's
+    ``params``); anything unreadable leaves ``h_x`` as it is.
+    """
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            return h_x
+    n = params.get("subsample") if isinstance(params, dict) else None
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        return h_x
+    return min(h_x, math.log2(n) * (math.log(2.0) if units == "nats" else 1.0))

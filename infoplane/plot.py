@@ -61,7 +61,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from infoplane.checks import dpi_violations
+from infoplane.checks import dpi_violations, i_xt_ceiling
 from infoplane.results import Results, load_results
 
 __all__ = [
@@ -284,16 +284,11 @@ def _resolve_ceilings(ceilings: Any, run_dir: str | None, split: str, units: str
 
 
 def _subsample_cap(ceil: Ceilings, sel) -> Ceilings:
-    """An estimator run on a subsample of n probe samples (`infoplane.Subsample`, params key
-    ``subsample``) sees at most n distinct inputs: its I(X;T) ceiling is min(H(X), log2 n)."""
-    try:
-        n = json.loads(sel.params).get("subsample")
-    except (TypeError, ValueError, AttributeError):
+    """The selected estimator's own I(X;T) ceiling (`i_xt_ceiling`: log n for a
+    subsample of n)."""
+    if ceil.h_x is None:
         return ceil
-    if ceil.h_x is None or not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        return ceil
-    cap = math.log2(n) * (_LN2 if ceil.units == "nats" else 1.0)
-    return Ceilings(min(ceil.h_x, cap), ceil.h_y, ceil.units)
+    return Ceilings(i_xt_ceiling(ceil.h_x, sel.params, ceil.units), ceil.h_y, ceil.units)
 
 
 # --------------------------------------------------------------------------------------------

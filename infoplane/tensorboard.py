@@ -114,6 +114,8 @@ from tensorboard.plugins.image import metadata as _image_metadata
 from tensorboard.plugins.scalar import metadata as _scalar_metadata
 from tensorboard.util import tensor_util
 
+from infoplane.checks import i_xt_ceiling
+
 __all__ = [
     "DATA_CLASS_TENSOR",
     "DIAGNOSTIC_KEYS",
@@ -628,11 +630,8 @@ class TensorBoardLogger:
             params = row["params"]
         units = row["units"]
         ceilings = _ceilings_in(self.ceilings.get(row["split"]), units)
-        n = params.get("subsample") if isinstance(params, Mapping) else None
-        if ceilings["i_xt"] is not None and isinstance(n, int) and not isinstance(n, bool) \
-                and n >= 1:  # an estimator on n samples sees at most n distinct inputs
-            cap = math.log2(n) * (_LN2 if units == "nats" else 1.0)
-            ceilings["i_xt"] = min(ceilings["i_xt"], cap)
+        if ceilings["i_xt"] is not None:  # log n for an estimator on a subsample of n
+            ceilings["i_xt"] = i_xt_ceiling(ceilings["i_xt"], params, units)
         meta = {
             "version": FORMAT_VERSION, "estimator": row["estimator"], "label": label,
             "split": row["split"], "seed": seed, "layers": layers,

@@ -162,3 +162,18 @@ def test_format_violations():
         format_violations(found, max_lines=-1)
     with pytest.raises(TypeError, match="DPIViolation"):
         format_violations(["oops"])
+
+
+def test_i_xt_ceiling_of_a_subsample():
+    import json
+    import math
+
+    from infoplane.checks import i_xt_ceiling
+
+    assert i_xt_ceiling(12.0, {"subsample": 1024}) == pytest.approx(10.0)
+    assert i_xt_ceiling(12.0, json.dumps({"subsample": 1024, "k": 5})) == pytest.approx(10.0)
+    assert i_xt_ceiling(12.0 * math.log(2), {"subsample": 1024}, "nats") == pytest.approx(
+        10.0 * math.log(2))
+    assert i_xt_ceiling(3.0, {"subsample": 1024}) == 3.0  # H(X) already lower
+    for params in ({}, {"subsample": True}, {"subsample": 0}, "not json", None):
+        assert i_xt_ceiling(12.0, params) == 12.0
