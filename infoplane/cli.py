@@ -453,15 +453,18 @@ def _cmd_plot(args) -> int:
     if args.split is not None and args.split not in splits:
         raise _UsageError(f"unknown split {args.split!r}; this run has {', '.join(splits)}")
     split = args.split or ("train" if "train" in splits else splits[0])
+    # draw the table read above (read once, warned once), ceilings from config.json if any
+    ceilings = run_dir if os.path.isfile(os.path.join(run_dir, "config.json")) else None
     try:
         if args.kind == "plane":
-            fig, _ = plot.information_plane(run_dir, estimator=estimator, split=split,
-                                            dpi_tolerance=args.dpi_tolerance)
+            fig, _ = plot.information_plane(table, estimator=estimator, split=split,
+                                            ceilings=ceilings, dpi_tolerance=args.dpi_tolerance)
         elif args.kind == "panel":
-            fig, _ = plot.estimator_panel(run_dir, split=split,
+            fig, _ = plot.estimator_panel(table, split=split, ceilings=ceilings,
                                           dpi_tolerance=args.dpi_tolerance)
         else:
-            fig, _ = plot.information_curves(run_dir, estimator=estimator, split=split)
+            fig, _ = plot.information_curves(table, estimator=estimator, split=split,
+                                             ceilings=ceilings)
         out = args.output or os.path.join(
             run_dir, "figures", args.kind + (f"-{estimator}" if estimator else "") + ".png")
         if os.path.dirname(out):
