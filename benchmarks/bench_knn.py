@@ -100,8 +100,13 @@ def memory_probe(which: str, n: int, d: int):
         v = float(ksg_mi(z[:, : d // 2], z[:, d // 2 :], units="nats"))
     dt = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"which": which, "value": v, "seconds_incl_compile": dt,
-                      "base_mb": base / 1024, "peak_mb": peak / 1024}))  # maxrss: KiB
+    out = {"which": which, "value": v, "seconds_incl_compile": dt,
+           "base_mb": base / 1024, "peak_mb": peak / 1024}  # maxrss: KiB
+    dev = jax.devices()[0]
+    stats = dev.memory_stats() if dev.platform != "cpu" else None
+    if stats and "peak_bytes_in_use" in stats:  # accelerator: jax's allocator peak
+        out["device_peak_mb"] = stats["peak_bytes_in_use"] / 2**20
+    print(json.dumps(out))
 
 
 # ---- main ----------------------------------------------------------------------------------
@@ -156,7 +161,9 @@ def main():
             r = json.loads(out)
             print(f"N=50000 d=8 {which}: process peak RSS {r['peak_mb']:.0f} MB ("
                   f"{r['base_mb']:.0f} MB resident before the call), "
-                  f"{r['seconds_incl_compile']:.1f} s incl. compile")
+                  f"{r['seconds_incl_compile']:.1f} s incl. compile"
+                  + (f"; accelerator peak memory in use {r['device_peak_mb']:.0f} MB"
+                     if "device_peak_mb" in r else ""))
 
     compressed_point(args.repeats)
 

@@ -6,6 +6,8 @@ inputs, 6 recorded layers. After warm-up (compilation excluded, it is reported s
 - train: mean wall time of one training epoch (a jitted lax.scan over 13 minibatches).
 - capture: the jitted forward pass that records every layer on the probe.
 - estimate: a `Recorder` flush of 16 buffered epochs (vmap over epochs), divided by 16.
+  ``--devices K`` exposes K CPU cores as JAX devices (default: all cores, as `infoplane run`
+  does); the recorder then estimates several layers at once, one per device.
 Target: binning + adaptive binning estimation of one epoch <= 2x one training epoch.
 
 Usage: python benchmarks/bench_recording.py [--epochs-timed 200] [--estimators ...]
@@ -22,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from infoplane import datasets, harness
+from infoplane.cli import _use_cpu_cores
 from infoplane.recorder import Recorder
 
 
@@ -65,16 +68,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs-timed", type=int, default=200)
     ap.add_argument("--buffer", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=2, help="timed flushes after the first")
     ap.add_argument("--sets", default="binning+adaptive_binning;kde;compressed;dsmi",
                     help="';'-separated estimator sets, '+' inside a set")
+    ap.add_argument("--devices", type=int, default=None,
+                    help="CPU devices (default: the cores, as `infoplane run`; 1: one device)")
     args = ap.parse_args()
+    if args.devices is not None:
+        os.environ["INFOPLANE_CPU_DEVICES"] = str(args.devices)
+    _use_cpu_cores()
     print(f"machine: {platform.machine()} {platform.processor() or ''}, "
           f"{os.cpu_count()} CPUs, jax {jax.__version__}, devices {jax.devices()}")
     train_s, train_compile, tr, params = _train_epoch_seconds(args.epochs_timed)
     print(f"training: {train_s * 1e3:.2f} ms per epoch (compile {train_compile:.1f} s)")
     for spec in args.sets.split(";"):
         names = spec.split("+")
-        cap, est, first = _estimate_seconds(names, tr, params, args.buffer)
+        cap, est, first = _estimate_seconds(names, tr, params, args.buffer, args.rounds)
         ratio = est / train_s
         target = "  target <= 2x: " + ("met" if ratio <= 2 else "NOT met") if spec == (
             "binning+adaptive_binning") else ""

@@ -156,7 +156,20 @@ def estimate_epochs(estimator: Estimator, x, ts, y, *, ctx=None, shard=None) -> 
 def estimate_prepared(estimator: Estimator, ctx, ts, *, shard=None) -> Estimate:
     """`estimate_epochs` without input checks: ``ctx`` from `prepare`, ``ts`` (E, N, d)
     already known to be finite (the `infoplane.Recorder` checks each layer once on device)."""
-    result = _run_epochs(estimator, ctx, ts, shard)
+    return finish_prepared(estimator, ctx, ts, dispatch_prepared(estimator, ctx, ts,
+                                                                 shard=shard))
+
+
+def dispatch_prepared(estimator: Estimator, ctx, ts, *, shard=None) -> Estimate:
+    """Start `estimate_prepared` without waiting for the device: the returned arrays may still
+    be computing (JAX's asynchronous dispatch), so several layers, on several devices, run
+    at once. Pass the result to `finish_prepared` to get the final `Estimate`."""
+    return _run_epochs(estimator, ctx, ts, shard)
+
+
+def finish_prepared(estimator: Estimator, ctx, ts, result: Estimate) -> Estimate:
+    """Second half of `estimate_prepared`: waits for ``result`` and recomputes the epochs whose
+    row hash collided (`_retry`), so the returned estimate is exact."""
     c = _collisions(result)
     if c is not None and c.any():
         fixed = [(int(e), _retry(estimator, ctx, ts[e])) for e in np.flatnonzero(c)]
@@ -174,4 +187,12 @@ def _set(a, index, value):
     return a
 
 
-__all__ = ["Probe", "estimate", "estimate_epochs", "estimate_prepared", "prepare"]
+__all__ = [
+    "Probe",
+    "dispatch_prepared",
+    "estimate",
+    "estimate_epochs",
+    "estimate_prepared",
+    "finish_prepared",
+    "prepare",
+]

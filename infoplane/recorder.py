@@ -55,7 +55,7 @@ import numpy as np
 from infoplane import capture as _capture
 from infoplane import diagnostics as _diagnostics
 from infoplane import results as _results
-from infoplane._api import estimate_prepared, prepare
+from infoplane._api import dispatch_prepared, finish_prepared, prepare
 from infoplane._validate import check_activations, check_inputs, check_labels
 from infoplane.estimators import by_name
 from infoplane.estimators._base import Estimator
@@ -221,7 +221,9 @@ class Recorder:
       hparams: scalar hyper-parameters shown in TensorBoard's HPARAMS tab (default: the
         scalar entries of ``config``).
       resume: continue an existing run directory (see the module docstring).
-      shard: passed to `infoplane.estimate_epochs` (None: shard over local devices).
+      shard: None (default): with several local devices, spread the layers over them (or,
+        with fewer layers than devices, shard each call's epochs axis); True/False: as
+        `infoplane.estimate_epochs` (shard the epochs axis / one device).
     """
 
     def __init__(
@@ -288,7 +290,8 @@ class Recorder:
         self._diag_rows: list[dict] = []
         self._done: set[tuple[int, str, int]] = set()  # recorded by this recorder
         self._resumed: set[tuple[int, str, int]] = set()  # already in results.csv on resume
-        self._contexts: dict[tuple[str, int], Any] = {}
+        self._contexts: dict[tuple[str, int, Any], Any] = {}
+        self._widths: dict[str, int] = {}
         self._capture_fns: dict[Any, Callable] = {}
         self._closed = False
         self.seconds = {"capture": 0.0, "estimate": 0.0}
@@ -469,6 +472,7 @@ class Recorder:
         names = tuple(acts)
         if self.layer_names is None:
             self.layer_names = names
+            self._widths = {k: int(v.shape[1]) for k, v in acts.items()}
         elif names != self.layer_names:
             raise ValueError(
                 f"the recorded layers changed from {list(self.layer_names)} to {list(names)}; "
@@ -513,25 +517,58 @@ class Recorder:
 
     # ---- estimation --------------------------------------------------------------------------
 
-    def _context(self, split: str, i: int):
-        key = (split, i)
+    def _context(self, split: str, i: int, device=None):
+        key = (split, i, device)
         if key not in self._contexts:
-            px, py = self.probes[split]
-            self._contexts[key] = prepare(self.estimators[i], px, py)[1]
+            if device is None:
+                px, py = self.probes[split]
+                self._contexts[key] = prepare(self.estimators[i], px, py)[1]
+            else:
+                self._contexts[key] = jax.device_put(self._context(split, i), device)
         return self._contexts[key]
 
+    def _placement(self) -> dict[str, Any]:
+        """Device of each layer's estimation: ``{layer: device or None}``.
+
+        With several local devices (GPUs, or CPU cores exposed as devices) and at least as many
+        layers as devices, whole layers go to devices, largest first onto the least loaded one
+        (cost ~ width), and the calls run at once (asynchronous dispatch): no padding, no
+        collective. With fewer layers than devices, the epochs axis of each call is sharded
+        instead (`infoplane.estimate_epochs`). Results are identical either way.
+        """
+        devices = jax.local_devices()
+        names = self.layer_names or ()
+        if self.shard is not None or len(devices) < 2 or len(names) < len(devices):
+            return dict.fromkeys(names)
+        load = [0] * len(devices)
+        place = {}
+        for name in sorted(names, key=lambda n: -self._widths.get(n, 1)):
+            k = load.index(min(load))
+            place[name] = devices[k]
+            load[k] += self._widths.get(name, 1)
+        return place
+
     def flush(self) -> list[dict]:
-        """Estimate every buffered epoch now; write and return the new rows."""
+        """Estimate every buffered epoch now; write and return the new rows.
+
+        Two phases: every (probe set, layer, estimator) computation is dispatched first, without
+        waiting, so they overlap on the available devices; then the results are collected in
+        order (hash collisions recomputed, failures reported per estimator and layer).
+        """
         entries, self._buffer, self._buffer_t0 = self._buffer, [], None
         if not entries:
             return []
         t0 = time.perf_counter()
-        rows: list[dict] = []
-        diag: list[dict] = []
+        place = self._placement()
+        jobs = []
         for split in self.probes:
             group = [e for e in entries if e.split == split]
             if group:
-                rows.extend(self._estimate_group(split, group, diag))
+                jobs.extend(self._dispatch_group(split, group, place))
+        rows: list[dict] = []
+        diag: list[dict] = []
+        for job in jobs:
+            rows.extend(self._collect(job, diag))
         order = {name: i for i, name in enumerate(self.layer_names or ())}
         est_order = {e.name: i for i, e in enumerate(self.estimators)}
         rows.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]],
@@ -552,50 +589,34 @@ class Recorder:
             self.on_diagnostics(diag)
         return rows
 
-    def _estimate_group(self, split: str, group: list[_Entry], diag: list[dict]) -> list[dict]:
-        rows = []
+    def _dispatch_group(self, split: str, group: list[_Entry], place) -> list[dict]:
+        """Start the diagnostics, the finiteness check and every estimator on each layer of
+        one probe set's buffered epochs; nothing here waits for a device."""
+        jobs = []
         for layer in self.layer_names:
             stacked = jnp.stack([e.acts[layer] for e in group])  # (E, N, d)
-            stats = {k: np.asarray(v, dtype=np.float64)
-                     for k, v in _diagnostics.activation_stats(stacked).items()}
-            for k, e in enumerate(group):
-                diag.extend({"run": self.name, "seed": e.seed, "split": split,
-                             "epoch": e.epoch, "layer": layer, "name": name,
-                             "value": float(stats[name][k])} for name in _diagnostics.STAT_NAMES)
-            problem = None
-            if not bool(jnp.isfinite(stacked).all()):  # one device reduction per layer
-                try:
-                    check_activations(np.asarray(stacked), batched=True)
-                except ValueError as err:
-                    problem = err
+            device = place.get(layer)
+            if device is not None:
+                stacked = jax.device_put(stacked, device)
+            job = {"split": split, "group": group, "layer": layer, "stacked": stacked,
+                   "stats": _diagnostics.activation_stats(stacked),
+                   "finite": jnp.isfinite(stacked).all(), "estimates": []}
             for i, est in enumerate(self.estimators):
                 try:
-                    if problem is not None:
-                        raise problem
-                    result = self._estimate_stack(est, self._context(split, i), stacked)
-                except Exception as err:  # one failing estimator must not lose the others
-                    msg = f"{est.name} on layer {layer!r} ({split}): {type(err).__name__}: {err}"
-                    if msg not in self.errors:
-                        self.errors.append(msg)
-                        warnings.warn(f"estimation failed, skipped: {msg}", RuntimeWarning,
-                                      stacklevel=3)
+                    ctx = self._context(split, i, device)
+                    parts = self._dispatch_stack(est, ctx, stacked, sharded=device is None)
+                except Exception as err:  # e.g. a shape the estimator rejects at trace time
+                    job["estimates"].append((est, None, None, err))
                     continue
-                params = params_json(est)
-                i_xt = np.asarray(result.i_xt, dtype=np.float64)
-                i_ty = np.asarray(result.i_ty, dtype=np.float64)
-                for k, e in enumerate(group):
-                    rows.append({
-                        "run": self.name, "seed": e.seed, "split": split, "epoch": e.epoch,
-                        "layer": layer, "estimator": result.estimator,
-                        "i_xt": float(i_xt[k]), "i_ty": float(i_ty[k]),
-                        "units": result.units, "params": params,
-                    })
-        return rows
+                job["estimates"].append((est, ctx, parts, None))
+            jobs.append(job)
+        return jobs
 
-    def _estimate_stack(self, est, ctx, stacked):
-        """`estimate_epochs` over (E, N, d) in chunks of ``buffer`` epochs, then single
-        epochs, so each layer shape compiles at most twice and nothing is padded. Estimators
-        batched with ``lax.map`` (the costly ones) go one epoch at a time (one compile).
+    def _dispatch_stack(self, est, ctx, stacked, sharded: bool):
+        """Dispatch `infoplane.estimate_epochs` over (E, N, d) in chunks of ``buffer`` epochs,
+        then single epochs, so each layer shape compiles at most twice and nothing is padded.
+        Estimators batched with ``lax.map`` (the costly ones) go one epoch at a time (one
+        compile). Returns ``[(epochs slice, in-flight result)]``.
         """
         e = stacked.shape[0]
         sizes = [1] if est.epoch_batching == "map" else sorted({self.buffer, 1}, reverse=True)
@@ -603,13 +624,55 @@ class Recorder:
         for size in sizes:
             while e - start >= size:
                 part = stacked[start:start + size]
-                shard = False if size == 1 else self.shard
-                parts.append(estimate_prepared(est, ctx, part, shard=shard))
+                shard = False if (size == 1 or not sharded) else self.shard
+                parts.append((part, dispatch_prepared(est, ctx, part, shard=shard)))
                 start += size
-        if len(parts) == 1:
-            return parts[0]
-        return jax.tree_util.tree_map(lambda *a: np.concatenate([np.asarray(v) for v in a]),
-                                      *parts)
+        return parts
+
+    def _collect(self, job: dict, diag: list[dict]) -> list[dict]:
+        """Wait for one layer's dispatched work; its diagnostic rows go to ``diag``, its result
+        rows are returned. A failing estimator is warned about once and skipped."""
+        split, group, layer = job["split"], job["group"], job["layer"]
+        stats = {k: np.asarray(v, dtype=np.float64) for k, v in job["stats"].items()}
+        for k, e in enumerate(group):
+            diag.extend({"run": self.name, "seed": e.seed, "split": split,
+                         "epoch": e.epoch, "layer": layer, "name": name,
+                         "value": float(stats[name][k])} for name in _diagnostics.STAT_NAMES)
+        problem = None
+        if not bool(job["finite"]):
+            try:
+                check_activations(np.asarray(job["stacked"]), batched=True)
+            except ValueError as err:
+                problem = err
+        rows = []
+        for est, ctx, parts, err in job["estimates"]:
+            try:
+                if problem is not None:
+                    raise problem
+                if err is not None:
+                    raise err
+                done = [finish_prepared(est, ctx, part, r) for part, r in parts]
+                result = done[0] if len(done) == 1 else jax.tree_util.tree_map(
+                    lambda *a: np.concatenate([np.asarray(v) for v in a]), *done)
+            except Exception as failure:  # one failing estimator must not lose the others
+                msg = (f"{est.name} on layer {layer!r} ({split}): "
+                       f"{type(failure).__name__}: {failure}")
+                if msg not in self.errors:
+                    self.errors.append(msg)
+                    warnings.warn(f"estimation failed, skipped: {msg}", RuntimeWarning,
+                                  stacklevel=3)
+                continue
+            params = params_json(est)
+            i_xt = np.asarray(result.i_xt, dtype=np.float64)
+            i_ty = np.asarray(result.i_ty, dtype=np.float64)
+            for k, e in enumerate(group):
+                rows.append({
+                    "run": self.name, "seed": e.seed, "split": split, "epoch": e.epoch,
+                    "layer": layer, "estimator": result.estimator,
+                    "i_xt": float(i_xt[k]), "i_ty": float(i_ty[k]),
+                    "units": result.units, "params": params,
+                })
+        return rows
 
     # ---- results -----------------------------------------------------------------------------
 

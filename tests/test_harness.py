@@ -263,3 +263,27 @@ def test_sigkill_then_resume_has_every_epoch_once(reference_run, tmp_path):
     out, _ = again.communicate(timeout=600)
     assert again.returncode == 0, out
     assert _results_key(run_dir) == got
+
+
+def test_default_run_writes_each_recorded_epoch_before_training_on(tmp_path):
+    """Default buffer (1 with a log-spaced schedule): after every epoch, results.csv on disk
+    already holds every recorded epoch so far and the newest checkpoint is the last recorded
+    epoch, so a kill at any moment loses at most the epoch in flight."""
+    checked = []
+
+    def progress(epoch, total):
+        run_dir = tmp_path / "each"
+        sched = [e for e in harness.Schedule.log_spaced(30, 8).epochs if e <= epoch]
+        on_disk = {r["epoch"] for r in infoplane.load_results(run_dir).rows()}
+        assert on_disk == set(sched), (epoch, on_disk, sched)
+        ck = [int(d) for d in os.listdir(run_dir / "checkpoints") if d.isdigit()]
+        assert max(ck) == sched[-1], (epoch, ck)
+        checked.append(epoch)
+
+    s = harness.run_experiment("tishby-relu", epochs=30, points=8, estimators=["binning"],
+                               logdir=str(tmp_path), name="each", progress=progress,
+                               tensorboard=False)
+    assert checked == list(range(31))
+    assert s.config["buffer"] == 1
+    with pytest.raises(ValueError, match="buffer"):
+        harness.run_experiment(epochs=3, points=2, buffer=0, logdir=None)

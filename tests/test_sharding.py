@@ -68,6 +68,32 @@ def test_sharded_recorder_equals_single_device():
                               for r in rec.results().rows()))
             m = M(nnx.Rngs(0))
         assert out[0] == out[1] and len(out[0]) == 7 * 2 * 3
+
+        # at least as many layers as devices: whole layers spread over the devices instead
+        class Deep(nnx.Module):
+            def __init__(self, rngs):
+                w = [4, 9, 7, 6, 5, 3, 2]
+                self.fc = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(w, w[1:])])
+            def __call__(self, x):
+                for f in self.fc[:-1]:
+                    x = jnp.tanh(f(x))
+                return self.fc[-1](x)
+        out = []
+        for shard in (None, False):
+            m = Deep(nnx.Rngs(1))
+            rec = Recorder(x, y, ["binning", "adaptive_binning"], None, buffer=3, shard=shard)
+            for e in range(4):
+                m.fc[0].kernel[...] = m.fc[0].kernel[...] * 1.3
+                rec.record(e, m)
+            place = rec._placement()
+            rec.close()
+            if shard is None:  # 6 layers on 4 devices, widest first onto the least loaded
+                assert len(place) == 6 and len({d.id for d in place.values()}) == 4, place
+            else:
+                assert set(place.values()) == {None}
+            out.append(sorted((r["epoch"], r["layer"], r["estimator"], r["i_xt"], r["i_ty"])
+                              for r in rec.results().rows()))
+        assert out[0] == out[1] and len(out[0]) == 4 * 6 * 2
         print("OK")
         """
     )
