@@ -57,6 +57,7 @@ _EXPORTS = {
     "log_spaced_epochs": "infoplane.recorder",
     "ActivationStore": "infoplane.results",
     "Results": "infoplane.results",
+    "load_aux": "infoplane.results",
     "load_diagnostics": "infoplane.results",
     "load_metrics": "infoplane.results",
     "load_results": "infoplane.results",
@@ -113,6 +114,7 @@ if TYPE_CHECKING:  # static tools see the real names
     from infoplane.results import (  # noqa: F401
         ActivationStore,
         Results,
+        load_aux,
         load_diagnostics,
         load_metrics,
         load_results,

@@ -435,8 +435,10 @@ def _cmd_estimate(args) -> int:
     main_split = next(sp for sp in splits if sp != "test") if test is not None else splits[0]
     board = _estimate_board(run_dir, run_name, probes, store)
     sinks = [writer.write] + ([board.on_results] if board is not None else [])
+    aux_writer = _results.AuxWriter(os.path.join(run_dir, "aux.csv"))
     rec = Recorder(*probes[main_split], ests, None, name=run_name, split=main_split,
-                   test=test, on_results=lambda rows: [f(rows) for f in sinks])
+                   test=test, on_results=lambda rows: [f(rows) for f in sinks],
+                   on_aux=aux_writer.write)
     entries = [(sp, seed, e) for sp in splits for seed in store.seeds(sp)
                for e in store.epochs(sp, seed)]
     print(f"infoplane estimate {run_dir}: {len(entries)} stored epochs, estimators "
@@ -450,6 +452,7 @@ def _cmd_estimate(args) -> int:
     finally:
         bar.close()
         writer.close()
+        aux_writer.close()
         if board is not None:
             board.close()
     _print_table(rec.results().rows(), rec.layer_names or (), sys.stdout)

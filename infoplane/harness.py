@@ -584,7 +584,7 @@ def _truncate_for_resume(run_dir: str) -> int:
     mgr = _checkpoint_manager(run_dir)
     step = mgr.latest_step()
     last = -1 if step is None else int(step)
-    for fname in ("results.csv", "metrics.csv", "diagnostics.csv"):
+    for fname in ("results.csv", "metrics.csv", "diagnostics.csv", "aux.csv"):
         path = os.path.join(run_dir, fname)
         if os.path.exists(path):
             _results.truncate_results(path, lambda r, last=last: int(r["epoch"]) <= last)

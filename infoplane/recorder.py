@@ -32,8 +32,11 @@ Design
   I(X;T), I(T;Y) per estimator and layer, metrics, diagnostics, information-plane images
   every ``image_every`` recorded epochs, hparams, and the dashboard's tensors, in the run
   directory: ``tensorboard --logdir runs`` shows them.
-- ``on_results(rows)`` / ``on_metrics(rows)`` / ``on_diagnostics(rows)`` callbacks receive
-  every new batch of rows.
+- **Auxiliary values**: every scalar an estimate reports besides I(X;T) and I(T;Y)
+  (`Estimate.aux`: the other KDE bound, H(T), state counts, DSE, the autoencoder's error, ...)
+  goes to ``aux.csv``, keyed like ``results.csv`` (`infoplane.load_aux`).
+- ``on_results(rows)`` / ``on_metrics(rows)`` / ``on_diagnostics(rows)`` / ``on_aux(rows)``
+  callbacks receive every new batch of rows.
 """
 
 from __future__ import annotations
@@ -213,8 +216,8 @@ class Recorder:
       apply_kwargs: extra keyword arguments of a linen ``module.apply`` (e.g. ``{"train":
         False}``).
       config: extra JSON-serialisable entries for ``config.json``.
-      on_results, on_metrics, on_diagnostics: callbacks receiving each new list of result /
-        metric / diagnostic rows.
+      on_results, on_metrics, on_diagnostics, on_aux: callbacks receiving each new list of
+        result / metric / diagnostic / auxiliary-value rows.
       tensorboard: write TensorBoard event files into the run directory (needs ``logdir``).
       image_every: render the information-plane image into TensorBoard after this many new
         recorded epochs (0: only at `close`).
@@ -248,6 +251,7 @@ class Recorder:
         on_results: Callable[[list[dict]], None] | None = None,
         on_metrics: Callable[[list[dict]], None] | None = None,
         on_diagnostics: Callable[[list[dict]], None] | None = None,
+        on_aux: Callable[[list[dict]], None] | None = None,
         resume: bool = False,
         shard: bool | None = None,
         tensorboard: bool = True,
@@ -279,6 +283,7 @@ class Recorder:
         self.on_results = on_results
         self.on_metrics = on_metrics
         self.on_diagnostics = on_diagnostics
+        self.on_aux = on_aux
         self.ceilings = {split: _diagnostics.ceilings(px, py) for split, (px, py)
                          in self.probes.items()}
         self.layer_names: tuple[str, ...] | None = None
@@ -288,6 +293,7 @@ class Recorder:
         self._rows: list[dict] = []
         self._metric_rows: list[dict] = []
         self._diag_rows: list[dict] = []
+        self._aux_rows: list[dict] = []
         self._done: set[tuple[int, str, int]] = set()  # recorded by this recorder
         self._resumed: set[tuple[int, str, int]] = set()  # already in results.csv on resume
         self._contexts: dict[tuple[str, int, Any], Any] = {}
@@ -298,7 +304,7 @@ class Recorder:
 
         self.run_dir = None
         self.name = name or f"run-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-        self._writer = self._metrics = self._diag = self._store = self._tb = None
+        self._writer = self._metrics = self._diag = self._aux = self._store = self._tb = None
         if logdir is not None:
             self.run_dir = os.path.join(os.fspath(logdir), self.name)
             self._open_run_dir(resume, config, store_activations)
@@ -327,6 +333,7 @@ class Recorder:
         self._writer = _results.ResultsWriter(results_path)
         self._metrics = _results.MetricsWriter(os.path.join(self.run_dir, "metrics.csv"))
         self._diag = _results.DiagnosticsWriter(os.path.join(self.run_dir, "diagnostics.csv"))
+        self._aux = _results.AuxWriter(os.path.join(self.run_dir, "aux.csv"))
         if store_activations:
             self._store = _results.ActivationStore(self.run_dir)
             for split, (px, py) in self.probes.items():
@@ -567,19 +574,24 @@ class Recorder:
                 jobs.extend(self._dispatch_group(split, group, place))
         rows: list[dict] = []
         diag: list[dict] = []
+        aux: list[dict] = []
         for job in jobs:
-            rows.extend(self._collect(job, diag))
+            rows.extend(self._collect(job, diag, aux))
         order = {name: i for i, name in enumerate(self.layer_names or ())}
         est_order = {e.name: i for i, e in enumerate(self.estimators)}
         rows.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]],
                                  est_order[r["estimator"]]))
         self.seconds["estimate"] += time.perf_counter() - t0
         diag.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]]))
+        aux.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]],
+                                est_order[r["estimator"]]))
         self._rows.extend(rows)
         self._diag_rows.extend(diag)
+        self._aux_rows.extend(aux)
         if self._writer is not None:
             self._writer.write(rows)
             self._diag.write(diag)
+            self._aux.write(aux)
         if self._tb is not None:
             self._tb.on_diagnostics(diag)
             self._tb.on_results(rows)
@@ -587,6 +599,8 @@ class Recorder:
             self.on_results(rows)
         if self.on_diagnostics is not None:
             self.on_diagnostics(diag)
+        if self.on_aux is not None:
+            self.on_aux(aux)
         return rows
 
     def _dispatch_group(self, split: str, group: list[_Entry], place) -> list[dict]:
@@ -629,9 +643,10 @@ class Recorder:
                 start += size
         return parts
 
-    def _collect(self, job: dict, diag: list[dict]) -> list[dict]:
-        """Wait for one layer's dispatched work; its diagnostic rows go to ``diag``, its result
-        rows are returned. A failing estimator is warned about once and skipped."""
+    def _collect(self, job: dict, diag: list[dict], aux: list[dict]) -> list[dict]:
+        """Wait for one layer's dispatched work; its diagnostic rows go to ``diag``, the
+        estimates' auxiliary scalars to ``aux``, its result rows are returned. A failing
+        estimator is warned about once and skipped."""
         split, group, layer = job["split"], job["group"], job["layer"]
         stats = {k: np.asarray(v, dtype=np.float64) for k, v in job["stats"].items()}
         for k, e in enumerate(group):
@@ -665,6 +680,7 @@ class Recorder:
             params = params_json(est)
             i_xt = np.asarray(result.i_xt, dtype=np.float64)
             i_ty = np.asarray(result.i_ty, dtype=np.float64)
+            extra = aux_scalars(result, len(group))
             for k, e in enumerate(group):
                 rows.append({
                     "run": self.name, "seed": e.seed, "split": split, "epoch": e.epoch,
@@ -672,6 +688,9 @@ class Recorder:
                     "i_xt": float(i_xt[k]), "i_ty": float(i_ty[k]),
                     "units": result.units, "params": params,
                 })
+                aux.extend({"run": self.name, "seed": e.seed, "split": split, "epoch": e.epoch,
+                            "layer": layer, "estimator": result.estimator, "params": params,
+                            "name": name, "value": float(v[k])} for name, v in extra.items())
         return rows
 
     # ---- results -----------------------------------------------------------------------------
@@ -683,6 +702,10 @@ class Recorder:
     def metrics(self) -> list[dict]:
         """The metric rows logged so far (`log_metrics`)."""
         return list(self._metric_rows)
+
+    def aux(self) -> list[dict]:
+        """The auxiliary-value rows so far (``aux.csv``; see `infoplane.load_aux`)."""
+        return list(self._aux_rows)
 
     def diagnostics(self) -> list[dict]:
         """The activation-diagnostic rows so far (`infoplane.diagnostics.activation_stats`)."""
@@ -696,7 +719,7 @@ class Recorder:
             self.flush()
         finally:
             self._closed = True
-            for f in (self._writer, self._metrics, self._diag, self._tb):
+            for f in (self._writer, self._metrics, self._diag, self._aux, self._tb):
                 if f is not None:
                     f.close()
 
@@ -710,6 +733,18 @@ class Recorder:
         where = self.run_dir or "memory"
         return (f"Recorder({where!r}, estimators={[e.name for e in self.estimators]}, "
                 f"probes={list(self.probes)}, rows={len(self._rows)}, pending={self.pending})")
+
+
+def aux_scalars(result, n_epochs: int) -> dict[str, np.ndarray]:
+    """The auxiliary values of a batched `Estimate` that are one number per epoch:
+    ``{name: (E,) float64}``, names sorted; other shapes (per-unit or per-class arrays) are
+    left out."""
+    out = {}
+    for name in sorted(result.aux):
+        a = np.asarray(result.aux[name])
+        if a.shape == (n_epochs,) and (a.dtype.kind in "fiub"):
+            out[name] = a.astype(np.float64)
+    return out
 
 
 def _check_int(v, what: str) -> int:

@@ -8,6 +8,9 @@ A run directory ``runs/<name>/`` is a stable contract::
       config.json             every option of the run (written by `infoplane.cli`)
       metrics.csv             run, seed, epoch, name, value (accuracy, loss, ...)
       diagnostics.csv         run, seed, split, epoch, layer, name, value (saturation, ...)
+      aux.csv                 run, seed, split, epoch, layer, estimator, params, name, value:
+                              every scalar an estimate reports besides i_xt and i_ty (the
+                              other KDE bound, H(T), state counts, DSE, autoencoder error, ...)
       events.out.tfevents.*   TensorBoard event files (`infoplane.tensorboard`), also in tb/
       checkpoints/            orbax checkpoints of the training state (`infoplane run --resume`)
       results.csv             one row per (seed, split, epoch, layer, estimator): see below
@@ -72,6 +75,9 @@ __all__ = [
     "DIAGNOSTIC_COLUMNS",
     "DiagnosticsWriter",
     "load_diagnostics",
+    "AUX_COLUMNS",
+    "AuxWriter",
+    "load_aux",
 ]
 
 RESULT_COLUMNS = (
@@ -90,7 +96,10 @@ RESULT_COLUMNS = (
 METRIC_COLUMNS = ("run", "seed", "epoch", "name", "value")
 #: Columns of ``diagnostics.csv`` (per-layer activation statistics, `infoplane.diagnostics`).
 DIAGNOSTIC_COLUMNS = ("run", "seed", "split", "epoch", "layer", "name", "value")
-_FORMATS = (RESULT_COLUMNS, METRIC_COLUMNS, DIAGNOSTIC_COLUMNS)
+#: Columns of ``aux.csv``: an estimate's auxiliary scalars (`Estimate.aux`), one row per value,
+#: keyed like results.csv by (run, seed, split, epoch, layer, estimator, params).
+AUX_COLUMNS = ("run", "seed", "split", "epoch", "layer", "estimator", "params", "name", "value")
+_FORMATS = (RESULT_COLUMNS, METRIC_COLUMNS, DIAGNOSTIC_COLUMNS, AUX_COLUMNS)
 #: Columns that identify a row; `load_results` keeps the last row of each key.
 KEY_COLUMNS = ("run", "seed", "split", "epoch", "layer", "estimator", "params")
 RESULTS_FILE = "results.csv"
@@ -919,6 +928,12 @@ def DiagnosticsWriter(path: str | os.PathLike) -> ResultsWriter:  # noqa: N802
     return ResultsWriter(path, DIAGNOSTIC_COLUMNS)
 
 
+def AuxWriter(path: str | os.PathLike) -> ResultsWriter:  # noqa: N802
+    """A `ResultsWriter` for ``aux.csv``: rows with the columns `AUX_COLUMNS`, appended,
+    flushed and fsync'd like results."""
+    return ResultsWriter(path, AUX_COLUMNS)
+
+
 def _load_rows(run_dir_or_csv, filename: str, columns: tuple, what: str) -> list[dict]:
     path = os.fspath(run_dir_or_csv)
     if os.path.isdir(path):
@@ -940,6 +955,14 @@ def load_diagnostics(run_dir_or_csv: str | os.PathLike) -> list[dict]:
     per-layer activation statistics such as the saturated fraction, see
     `infoplane.diagnostics`)."""
     return _load_rows(run_dir_or_csv, "diagnostics.csv", DIAGNOSTIC_COLUMNS, "diagnostics")
+
+
+def load_aux(run_dir_or_csv: str | os.PathLike) -> list[dict]:
+    """The rows of a run's ``aux.csv`` (dicts with `AUX_COLUMNS`, typed values): the auxiliary
+    scalars of every estimate, e.g. ``name="i_xt_lower"`` for the KDE lower bound (in the
+    estimator's units), ``"h_t"``, ``"n_states"``, ``"dse_t"``, ``"ae_recon_error"``. Select
+    an estimator's rows by ``estimator`` and ``params`` as in results.csv."""
+    return _load_rows(run_dir_or_csv, "aux.csv", AUX_COLUMNS, "aux")
 
 
 def write_json(path: str | os.PathLike, data: Mapping) -> None:

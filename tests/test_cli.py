@@ -111,6 +111,7 @@ def test_metrics_and_output(run_dir):
 def test_estimate_reestimates_stored_activations(run_dir):
     _, d, _ = run_dir
     before = infoplane.load_results(d)
+    aux_before = infoplane.load_aux(d)
     proc = _run("infoplane", "estimate", str(d), "--estimators", "adaptive_binning")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     after = infoplane.load_results(d)
@@ -123,6 +124,11 @@ def test_estimate_reestimates_stored_activations(run_dir):
     row = new.where(epoch=12, layer="layers.1").rows()[0]
     assert row["i_xt"] == pytest.approx(float(direct.i_xt), abs=1e-6)
     assert row["run"] == "t1"
+    aux_new = infoplane.load_aux(d)[len(aux_before):]  # appended, earlier rows kept
+    assert infoplane.load_aux(d)[:len(aux_before)] == aux_before
+    h_t = [a for a in aux_new if (a["epoch"], a["layer"], a["name"]) == (12, "layers.1", "h_t")]
+    assert len(h_t) == 1 and h_t[0]["estimator"] == "adaptive_binning"
+    assert h_t[0]["value"] == pytest.approx(float(direct.aux["h_t"]), abs=1e-6)
     # the new estimator is in TensorBoard too, and nothing recorded before was dropped
     from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
 

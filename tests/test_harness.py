@@ -186,7 +186,7 @@ def reference_run(tmp_path_factory):
 
 def test_run_directory_contents(reference_run):
     files = sorted(f for f in os.listdir(reference_run) if not f.startswith("events.out."))
-    assert files == ["checkpoints", "config.json", "diagnostics.csv", "metrics.csv",
+    assert files == ["aux.csv", "checkpoints", "config.json", "diagnostics.csv", "metrics.csv",
                      "results.csv", "tb"]
     assert any(f.startswith("events.out.tfevents.") for f in os.listdir(reference_run))
     ckpts = sorted(int(d) for d in os.listdir(reference_run / "checkpoints") if d.isdigit())
@@ -255,6 +255,11 @@ def test_sigkill_then_resume_has_every_epoch_once(reference_run, tmp_path):
     assert len(dkeys) == len(set(dkeys))
     assert sorted(dkeys) == sorted((d["seed"], d["split"], d["epoch"], d["layer"], d["name"])
                                    for d in infoplane.load_diagnostics(reference_run))
+
+    def aux_key(run):
+        return sorted((a["seed"], a["split"], a["epoch"], a["layer"], a["estimator"],
+                       a["params"], a["name"], a["value"]) for a in infoplane.load_aux(run))
+    assert aux_key(run_dir) == aux_key(reference_run)  # each once, the same values
     # TensorBoard shows what an uninterrupted run shows: the killed run's orphaned steps are
     # purged, every scalar series has each scheduled epoch once, with the same values
     assert _scalars(run_dir) == _scalars(reference_run)

@@ -353,3 +353,38 @@ def test_store_only_recorder_estimates_later(data, tmp_path):
     store = infoplane.ActivationStore(rec.run_dir)
     assert store.epochs("train", 0) == [0, 1]
     assert len(infoplane.load_diagnostics(rec.run_dir)) == 2 * 3 * 4
+
+
+def test_aux_values_written_and_equal_direct_estimates(data, tmp_path):
+    """aux.csv holds every per-epoch scalar of `Estimate.aux` (e.g. the KDE lower bound),
+    keyed like results.csv, equal to a direct `infoplane.estimate` of the captured layer; it
+    is read back bit for bit and truncated with the rest on resume."""
+    x, y = data
+    model = TinyMLP(nnx.Rngs(2))
+    seen = []
+    kde = infoplane.KDE(sigma2=0.05)
+    rec = Recorder(x, y, ["binning", kde], tmp_path, name="a", buffer=2, on_aux=seen.extend,
+                   tensorboard=False)
+    captured = {}
+    for epoch in range(3):
+        perturb(model, epoch)
+        rec.record(epoch, model)
+        captured[epoch] = rec.capture(model)["train"]
+    rec.close()
+    rows = infoplane.load_aux(rec.run_dir)
+    assert rows == rec.aux() == seen
+    names = {(r["estimator"], r["name"]) for r in rows}
+    assert {("kde", "i_xt_lower"), ("kde", "i_ty_lower"), ("kde", "i_xt_upper"),
+            ("binning", "h_t"), ("binning", "n_states")} <= names
+    n_layers = len(rec.layer_names)
+    per_est = {e: len({n for est, n in names if est == e}) for e in ("binning", "kde")}
+    assert len(rows) == 3 * n_layers * (per_est["binning"] + per_est["kde"])
+    params = {r["estimator"]: r["params"] for r in infoplane.load_results(rec.run_dir).rows()}
+    for r in rows:
+        assert r["params"] == params[r["estimator"]]
+        est = infoplane.estimators.Binning() if r["estimator"] == "binning" else kde
+        want = infoplane.estimate(est, x, captured[r["epoch"]][r["layer"]], y).aux[r["name"]]
+        assert r["value"] == pytest.approx(float(want), rel=1e-5, abs=1e-6), r
+    lower = [r for r in rows if r["name"] == "i_xt_lower"]
+    upper = {(r["epoch"], r["layer"]): r["value"] for r in rows if r["name"] == "i_xt_upper"}
+    assert all(r["value"] <= upper[(r["epoch"], r["layer"])] + 1e-6 for r in lower)
