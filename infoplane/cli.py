@@ -436,9 +436,10 @@ def _cmd_estimate(args) -> int:
     board = _estimate_board(run_dir, run_name, probes, store)
     sinks = [writer.write] + ([board.on_results] if board is not None else [])
     aux_writer = _results.AuxWriter(os.path.join(run_dir, "aux.csv"))
+    aux_sinks = [aux_writer.write] + ([board.on_aux] if board is not None else [])
     rec = Recorder(*probes[main_split], ests, None, name=run_name, split=main_split,
                    test=test, on_results=lambda rows: [f(rows) for f in sinks],
-                   on_aux=aux_writer.write)
+                   on_aux=lambda rows: [f(rows) for f in aux_sinks])
     entries = [(sp, seed, e) for sp in splits for seed in store.seeds(sp)
                for e in store.epochs(sp, seed)]
     print(f"infoplane estimate {run_dir}: {len(entries)} stored epochs, estimators "

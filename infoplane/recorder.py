@@ -595,6 +595,7 @@ class Recorder:
         if self._tb is not None:
             self._tb.on_diagnostics(diag)
             self._tb.on_results(rows)
+            self._tb.on_aux(aux)
         if self.on_results is not None:
             self.on_results(rows)
         if self.on_diagnostics is not None:

@@ -23,6 +23,8 @@ Layout
                                      - <label>/I_XT/<split>      scalar, step = epoch
                                      - <label>/I_TY/<split>
                                      - saturation/<stat>/<split> activation diagnostics
+                                     - <label>/aux/<name>/<split> an estimate's auxiliary
+                                       scalars (e.g. kde/aux/i_xt_lower/train)
 
 ``<layer>`` is `layer_dir_name` of the layer name: every character outside ``[A-Za-z0-9._-]``
 replaced by ``_`` (``"."`` and ``".."``, which would name no new directory, become ``"_"`` and
@@ -144,6 +146,8 @@ RESULT_KEYS = ("run", "seed", "split", "epoch", "layer", "estimator", "i_xt", "i
 METRIC_KEYS = ("run", "seed", "epoch", "name", "value")
 #: Keys of a diagnostic row (`TensorBoardLogger.on_diagnostics`).
 DIAGNOSTIC_KEYS = ("run", "seed", "split", "epoch", "layer", "name", "value")
+#: Keys of an auxiliary-value row (`TensorBoardLogger.on_aux`; ``aux.csv``).
+AUX_KEYS = ("run", "seed", "split", "epoch", "layer", "estimator", "params", "name", "value")
 #: Metric tags of the hparams experiment config, all in the group (run) ``tb/seed0``.
 HPARAM_METRICS = ("metrics/train_acc", "metrics/test_acc", "metrics/train_loss",
                   "metrics/test_loss")
@@ -762,6 +766,29 @@ class TensorBoardLogger:
             self._stats.setdefault(r["name"], None)
             per_event.setdefault((int(r["seed"]), r["layer"], int(r["epoch"])), []).append(
                 (f"saturation/{r['name']}/{r['split']}", float(r["value"])))
+        for (seed, layer, epoch), values in per_event.items():
+            w = self._writer(f"tb/seed{seed}/{self._layer_dir(layer)}")
+            w.add_summary(summary_pb2.Summary(value=[w.scalar_value(t, v) for t, v in values]),
+                          epoch, now)
+        self.flush()
+
+    def on_aux(self, rows: Sequence[Mapping]) -> None:
+        """Log auxiliary-value rows (keys `AUX_KEYS`) as ``<label>/aux/<name>/<split>`` in
+        ``tb/seed<k>/<layer>/``, next to the estimator's I_XT and I_TY. Rows of an estimator
+        not yet seen by `on_results` get their label assigned here."""
+        self._check_open()
+        rows = _check_rows(rows, AUX_KEYS, "on_aux",
+                           text=("split", "layer", "estimator", "params", "name"),
+                           numbers=("value",))
+        if not rows:
+            return
+        self._assign_labels(rows)
+        now = time.time()
+        per_event: dict[tuple[int, str, int], list[tuple[str, float]]] = {}
+        for r in rows:
+            label = self._labels[(r["estimator"], r["params"])]
+            per_event.setdefault((int(r["seed"]), r["layer"], int(r["epoch"])), []).append(
+                (f"{label}/aux/{r['name']}/{r['split']}", float(r["value"])))
         for (seed, layer, epoch), values in per_event.items():
             w = self._writer(f"tb/seed{seed}/{self._layer_dir(layer)}")
             w.add_summary(summary_pb2.Summary(value=[w.scalar_value(t, v) for t, v in values]),

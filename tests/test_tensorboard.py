@@ -573,3 +573,26 @@ def test_dashboard_ceiling_of_a_subsampled_estimator(tmp_path):
     meta = mux.SummaryMetadata("s", "infoplane/kde/train/seed0")
     content = json.loads(meta.plugin_data.content)
     assert content["ceilings"] == {"i_xt": pytest.approx(10.0), "i_ty": pytest.approx(0.9999)}
+
+
+def test_aux_scalars_next_to_the_estimator(tmp_path):
+    """on_aux writes <label>/aux/<name>/<split> in the layer's run, with the same label as the
+    estimator's I_XT/I_TY (hashed labels for two parameter sets of one estimator)."""
+    epochs = (0, 1, 4)
+    rows = [r for r in result_rows(epochs, seeds=(0,)) if r["split"] == "train"]
+    aux = [{"run": RUN, "seed": 0, "split": "train", "epoch": r["epoch"], "layer": r["layer"],
+            "estimator": r["estimator"], "params": r["params"], "name": "i_xt_lower",
+            "value": r["i_xt"] / 2} for r in rows]
+    with TensorBoardLogger(tmp_path / RUN, run=RUN, ceilings=CEILINGS, image_every=0,
+                           render=tiny_png) as tb:
+        tb.on_results(rows)
+        tb.on_aux(aux)
+        tb.on_aux([])
+    m = load(tmp_path)
+    for r in aux:
+        run = f"{RUN}/tb/seed0/{layer_dir_name(r['layer'])}"
+        got = dict(scalars(m, run, f"{LABELS[r['params']]}/aux/i_xt_lower/train"))
+        assert got[r["epoch"]] == pytest.approx(r["value"], rel=1e-6)
+    with TensorBoardLogger(tmp_path / "bad", run="bad", render=tiny_png) as bad:
+        with pytest.raises(ValueError, match="on_aux"):
+            bad.on_aux([{"run": "bad"}])
