@@ -1,14 +1,16 @@
 """Cost of logging one recorded epoch to TensorBoard (`infoplane.tensorboard`).
 
 Workload: the default preset's shape: 7 layers x 3 estimators (binning, adaptive_binning,
-kde) on the train split, one epoch per `TensorBoardLogger.on_results` call (the recorder's
-worst case: buffer=1), plus 4 metrics per epoch through `on_metrics`. Images are off while
+kde) on the train split, one epoch per call (the recorder's worst case: buffer=1): what a
+`Recorder` flush logs, i.e. `TensorBoardLogger.on_diagnostics` (4 saturation statistics per
+layer), `on_results`, `on_aux` (5 auxiliary values per layer and estimator, as the binning
+estimators and KDE report them), plus 4 metrics through `on_metrics`. Images are off while
 timing (they are rendered every ``image_every`` epochs, timed separately below).
-Per epoch this writes 42 scalars in 7 layer runs, 3 dashboard tensors and 4 metric scalars,
-and flushes the 9 event files twice (once per call).
+Per epoch this writes 42 result, 105 auxiliary and 28 diagnostic scalars in 7 layer runs,
+3 dashboard tensors and 4 metric scalars, and flushes the 9 event files once per call.
 
-Target: on_results + on_metrics per epoch under 5 ms (wall clock; median and p90 reported,
-with this process's CPU time next to them, which other processes' load does not inflate).
+Target: everything logged per epoch under 5 ms (wall clock; median and p90 reported, with
+this process's CPU time next to them, which other processes' load does not inflate).
 
 Also timed: one information-plane image render + write (the injected default renderer,
 `infoplane.plot`, when it exists; else a small matplotlib scatter), per (label, split).
@@ -48,6 +50,24 @@ def result_rows(epoch: int, layers: list[str], rng: np.random.Generator) -> list
     return rows
 
 
+AUX_NAMES = {"binning": ("h_t", "h_t_given_x", "h_t_given_y", "n_states", "hash_collisions"),
+             "adaptive_binning": ("h_t", "h_t_given_x", "h_t_given_y", "n_states",
+                                  "hash_collisions"),
+             "kde": ("i_xt_lower", "i_xt_upper", "i_ty_lower", "i_ty_upper", "sigma2")}
+
+
+def aux_rows(results: list[dict], rng: np.random.Generator) -> list[dict]:
+    return [{k: r[k] for k in ("run", "seed", "split", "epoch", "layer", "estimator", "params")}
+            | {"name": n, "value": float(rng.random())}
+            for r in results for n in AUX_NAMES[r["estimator"]]]
+
+
+def diag_rows(epoch: int, layers: list[str], rng: np.random.Generator) -> list[dict]:
+    return [{"run": "bench", "seed": 0, "split": "train", "epoch": epoch, "layer": layer,
+             "name": n, "value": float(rng.random())}
+            for layer in layers for n in ("saturated", "zero", "dead_units", "mean_abs")]
+
+
 def metric_rows(epoch: int, rng: np.random.Generator) -> list[dict]:
     return [{"run": "bench", "seed": 0, "epoch": epoch, "name": n, "value": float(rng.random())}
             for n in ("train_acc", "test_acc", "train_loss", "test_loss")]
@@ -83,12 +103,18 @@ def main() -> None:
         tb = TensorBoardLogger(os.path.join(d, "bench"), run="bench",
                                ceilings={"train": {"i_xt": 12.0, "i_ty": 1.0}},
                                hparams={"lr": 0.001, "activation": "tanh"}, images=False)
-        inputs = [(result_rows(e, layers, rng), metric_rows(e, rng)) for e in range(args.epochs)]
+        inputs = []
+        for e in range(args.epochs):
+            res = result_rows(e, layers, rng)
+            inputs.append((diag_rows(e, layers, rng), res, aux_rows(res, rng),
+                           metric_rows(e, rng)))
         per_epoch, results_only, cpu = [], [], []
-        for res, met in inputs:
+        for diag, res, aux, met in inputs:
             c0, t0 = time.process_time(), time.perf_counter()
+            tb.on_diagnostics(diag)
             tb.on_results(res)
             t1 = time.perf_counter()
+            tb.on_aux(aux)
             tb.on_metrics(met)
             t2, c2 = time.perf_counter(), time.process_time()
             per_epoch.append((t2 - t0) * 1e3)
@@ -100,9 +126,9 @@ def main() -> None:
         steady = per_epoch[1:]  # the first call creates the files and the layout
         med, p90 = statistics.median(steady), float(np.percentile(steady, 90))
         print(f"first epoch (creates {len(layers) + 2} event files): {per_epoch[0]:.2f} ms")
-        print(f"on_results + on_metrics per epoch: median {med:.3f} ms, p90 {p90:.3f} ms, "
-              f"max {max(steady):.3f} ms (on_results alone: median "
-              f"{statistics.median(results_only[1:]):.3f} ms)")
+        print(f"diagnostics + results + aux + metrics per epoch: median {med:.3f} ms, "
+              f"p90 {p90:.3f} ms, max {max(steady):.3f} ms (diagnostics + results alone: "
+              f"median {statistics.median(results_only[1:]):.3f} ms)")
         print(f"CPU time of this process per epoch: median {statistics.median(cpu[1:]):.3f} ms, "
               f"p90 {float(np.percentile(cpu[1:], 90)):.3f} ms (wall-clock p90 above this means "
               f"other processes shared the CPUs; load average {os.getloadavg()[0]:.1f})")

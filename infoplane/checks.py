@@ -11,6 +11,12 @@ An estimate that grows with depth by more than its own error is a sign of estima
 subsample that differs between layers, ...), not of the network. `dpi_violations` lists every
 such pair of consecutive layers; `format_violations` summarises them for a terminal.
 
+The inequality holds for Shannon mutual information. Liao et al.'s DSMI (estimator ``dsmi``)
+is a difference of diffusion spectral entropies, not a Shannon quantity: neither the DPI nor
+the ceilings H(X), H(Y) apply to it (`NOT_SHANNON`). `dpi_violations` checks whatever table
+it is given; the figures, ``infoplane plot`` and the dashboard leave those estimators out of
+the DPI check and draw no ceilings for them.
+
 This module only reads values from the table (pure NumPy); it estimates nothing.
 
 Example::
@@ -33,7 +39,17 @@ import numpy as np
 
 from infoplane.results import Results
 
-__all__ = ["QUANTITIES", "DPIViolation", "dpi_violations", "format_violations", "i_xt_ceiling"]
+__all__ = ["NOT_SHANNON", "QUANTITIES", "DPIViolation", "dpi_violations", "format_violations",
+           "i_xt_ceiling", "is_shannon"]
+
+#: Estimator names whose values are not Shannon information (DSMI): no DPI, no H(X)/H(Y) ceiling.
+NOT_SHANNON = frozenset({"dsmi"})
+
+
+def is_shannon(estimator: str) -> bool:
+    """Whether an estimator's I(X;T), I(T;Y) estimate Shannon mutual information, so that the
+    data-processing inequality and the ceilings H(X), H(Y) apply (False for `NOT_SHANNON`)."""
+    return estimator not in NOT_SHANNON
 
 #: The quantities of a results row that the DPI constrains, with their printed names.
 QUANTITIES = {"i_xt": "I(X;T)", "i_ty": "I(T;Y)"}

@@ -514,6 +514,11 @@ def _cmd_plot(args) -> int:
     print(f"wrote {out}")
     sel = table.where(split=split) if estimator is None else table.where(
         split=split, estimator=estimator)
+    skipped = [e for e in sel.unique("estimator") if not checks.is_shannon(e)]
+    if skipped:
+        print(f"data-processing inequality not checked for {', '.join(skipped)} (not a Shannon "
+              "quantity)")
+        sel = sel.where(estimator=[e for e in sel.unique("estimator") if checks.is_shannon(e)])
     violations = checks.dpi_violations(sel, tolerance=args.dpi_tolerance)
     if violations:
         print(checks.format_violations(violations, tolerance=args.dpi_tolerance))

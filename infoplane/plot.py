@@ -61,7 +61,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from infoplane.checks import dpi_violations, i_xt_ceiling
+from infoplane.checks import dpi_violations, i_xt_ceiling, is_shannon
 from infoplane.results import Results, load_results
 
 __all__ = [
@@ -284,8 +284,10 @@ def _resolve_ceilings(ceilings: Any, run_dir: str | None, split: str, units: str
 
 
 def _subsample_cap(ceil: Ceilings, sel) -> Ceilings:
-    """The selected estimator's own I(X;T) ceiling (`i_xt_ceiling`: log n for a
-    subsample of n)."""
+    """The selected estimator's own ceilings: I(X;T) at most log n for a subsample of n
+    (`i_xt_ceiling`), and none at all for a non-Shannon estimator (DSMI, `is_shannon`)."""
+    if not is_shannon(sel.estimator):
+        return Ceilings(units=ceil.units)
     if ceil.h_x is None:
         return ceil
     return Ceilings(i_xt_ceiling(ceil.h_x, sel.params, ceil.units), ceil.h_y, ceil.units)
@@ -557,7 +559,11 @@ def _draw_plane(
     title: str | None,
 ) -> tuple[int, list]:
     """Draw one information plane on ``ax``; returns the number of DPI violations shown and
-    the legend handles (layers, DPI marks, error bars)."""
+    the legend handles (layers, DPI marks, error bars). For a non-Shannon estimator (DSMI) no
+    DPI marks and no ceilings are drawn: neither applies to it."""
+    shannon = is_shannon(sel.estimator)
+    if not shannon:  # the ceilings were dropped by `_subsample_cap`
+        show_dpi = False
     line_color = "0.45"
     handles = []
     positions: dict[tuple[str, int], tuple[float, float]] = {}
@@ -600,7 +606,8 @@ def _draw_plane(
     ax.set_xlabel(axis_label(sel.estimator, "i_xt", sel.units, sel.params))
     ax.set_ylabel(axis_label(sel.estimator, "i_ty", sel.units, sel.params))
     if title is None:
-        extra = f"{n_violations} DPI violation(s)" if show_dpi else ""
+        extra = (f"{n_violations} DPI violation(s)" if show_dpi
+                 else "" if shannon else "not Shannon: no DPI check")
         title = _title(sel, n_seeds, extra)
     ax.set_title(title, fontsize=10)
     ax.grid(True, linewidth=0.4, alpha=0.4)
@@ -771,8 +778,11 @@ def estimator_panel(
         for h in handles:  # one entry per label over all panels (DPI counts are per panel)
             key = "DPI violation" if h.get_label().startswith("DPI violation") else h.get_label()
             legend_handles.setdefault(key, h)
-        if show_dpi:
+        if show_dpi and is_shannon(sel.estimator):
             ax.set_title(f"{_pretty_estimator(sel.estimator)} · {n_dpi} DPI violation(s)",
+                         fontsize=10)
+        elif show_dpi:
+            ax.set_title(f"{_pretty_estimator(sel.estimator)} · not Shannon: no DPI check",
                          fontsize=10)
         axes[i] = ax
     first = sels[0]

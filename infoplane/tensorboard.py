@@ -116,7 +116,7 @@ from tensorboard.plugins.image import metadata as _image_metadata
 from tensorboard.plugins.scalar import metadata as _scalar_metadata
 from tensorboard.util import tensor_util
 
-from infoplane.checks import i_xt_ceiling
+from infoplane.checks import i_xt_ceiling, is_shannon
 
 __all__ = [
     "DATA_CLASS_TENSOR",
@@ -633,7 +633,9 @@ class TensorBoardLogger:
         except (TypeError, ValueError):
             params = row["params"]
         units = row["units"]
-        ceilings = _ceilings_in(self.ceilings.get(row["split"]), units)
+        # H(X), H(Y) bound Shannon information only (no ceilings for DSMI)
+        shannon = is_shannon(row["estimator"])
+        ceilings = _ceilings_in(self.ceilings.get(row["split"]) if shannon else None, units)
         if ceilings["i_xt"] is not None:  # log n for an estimator on a subsample of n
             ceilings["i_xt"] = i_xt_ceiling(ceilings["i_xt"], params, units)
         meta = {

@@ -1,5 +1,6 @@
 """Figures of `infoplane.plot`: assertions on the artists, on hand-made results tables."""
 
+import contextlib
 import io
 import json
 import math
@@ -14,7 +15,7 @@ from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
 from infoplane import plot
-from infoplane.checks import dpi_violations
+from infoplane.checks import NOT_SHANNON, dpi_violations, is_shannon
 from infoplane.results import Results, ResultsWriter, write_json
 
 matplotlib.use("Agg")  # the figures are plain Figure objects; no window is ever opened
@@ -488,3 +489,43 @@ def test_subsampled_estimator_ceiling_is_log2_of_its_sample(tmp_path):
     d2 = _run_dir(big, _rows(estimator="kde", params={**sub, "subsample": 100_000}))
     _fig, ax = plot.information_plane(d2)
     assert _by_gid(ax.lines, "ceiling:H(X)")[0].get_xdata()[0] == pytest.approx(12.0)
+
+
+def test_dsmi_gets_no_dpi_marks_and_no_ceilings(tmp_path):
+    """DSMI is not Shannon information: the same violating values that binning gets marked
+    for draw no DPI marks and no H(X)/H(Y) lines for DSMI, in the plane and in the panel;
+    `infoplane plot` says it did not check it."""
+    rows = _rows(values=_violating) + _rows(values=_violating, estimator="dsmi",
+                                            params={"estimator": "dsmi", "sigma": 10.0})
+    d = _run_dir(tmp_path, rows)
+    assert not is_shannon("dsmi") and is_shannon("binning") and "dsmi" in NOT_SHANNON
+    assert len(dpi_violations(Results.from_rows(rows))) == 2  # the check itself is neutral
+    _fig, ax = plot.information_plane(d, estimator="dsmi")
+    assert _by_gid(ax.collections, "dpi-violations") == []
+    assert _by_gid(ax.lines, "ceiling:") == []
+    assert "not Shannon" in ax.get_title()
+    _fig, ax = plot.information_plane(d, estimator="binning")
+    assert len(_by_gid(ax.collections, "dpi-violations")) == 1
+    assert len(_by_gid(ax.lines, "ceiling:")) == 2
+    _fig, axes = plot.estimator_panel(d)
+    assert [len(_by_gid(a.collections, "dpi-violations")) for a in axes] == [1, 0]
+    assert [len(_by_gid(a.lines, "ceiling:")) for a in axes] == [2, 0]
+    assert "no DPI check" in axes[1].get_title() and "1 DPI" in axes[0].get_title()
+    from infoplane.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["plot", str(d), "--kind", "panel", "-o", str(tmp_path / "p.png")]) == 0
+    text = out.getvalue()
+    assert "not checked for dsmi" in text and "1 violation(s)" in text
+    assert "  binning  I(X;T): 1" in text and "  dsmi " not in text
+
+
+def test_dsmi_curves_have_no_ceilings(tmp_path):
+    rows = _rows(estimator="dsmi", params={"estimator": "dsmi", "sigma": 10.0})
+    d = _run_dir(tmp_path, rows)
+    _fig, axes = plot.information_curves(d)
+    assert all(_by_gid(a.lines, "ceiling:") == [] for a in axes)
+    (tmp_path / "b").mkdir()
+    _fig, axes = plot.information_curves(_run_dir(tmp_path / "b", _rows()))
+    assert [len(_by_gid(a.lines, "ceiling:")) for a in axes] == [1, 1]

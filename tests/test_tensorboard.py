@@ -575,6 +575,21 @@ def test_dashboard_ceiling_of_a_subsampled_estimator(tmp_path):
     assert content["ceilings"] == {"i_xt": pytest.approx(10.0), "i_ty": pytest.approx(0.9999)}
 
 
+def test_dashboard_has_no_ceilings_for_dsmi(tmp_path):
+    """DSMI is not Shannon information: H(X) and H(Y) do not bound it, so its dashboard
+    metadata carries no ceilings (the tab then draws none), while KDE's does."""
+    rows = [{"run": "s", "seed": 0, "split": "train", "epoch": 0, "layer": "h",
+             "estimator": name, "i_xt": 3.0, "i_ty": 0.5, "units": "bits",
+             "params": json.dumps({"estimator": name})} for name in ("dsmi", "kde")]
+    with TensorBoardLogger(tmp_path / "s", run="s", ceilings=CEILINGS, images=False) as tb:
+        tb.on_results(rows)
+    mux = load(tmp_path)
+    got = {name: json.loads(mux.SummaryMetadata("s", f"infoplane/{name}/train/seed0")
+                            .plugin_data.content)["ceilings"] for name in ("dsmi", "kde")}
+    assert got["dsmi"] == {"i_xt": None, "i_ty": None}
+    assert got["kde"]["i_xt"] == pytest.approx(12.0)
+
+
 def test_aux_scalars_next_to_the_estimator(tmp_path):
     """on_aux writes <label>/aux/<name>/<split> in the layer's run, with the same label as the
     estimator's I_XT/I_TY (hashed labels for two parameter sets of one estimator)."""
