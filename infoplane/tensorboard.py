@@ -109,7 +109,6 @@ from typing import Any
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as _cs_metadata
 from tensorboard.plugins.image import metadata as _image_metadata
@@ -117,6 +116,16 @@ from tensorboard.plugins.scalar import metadata as _scalar_metadata
 from tensorboard.util import tensor_util
 
 from infoplane.checks import i_xt_ceiling, is_shannon
+
+try:  # CRC32C in C: ~100x faster than TensorBoard's pure-Python fallback on a 300-byte event
+    import google_crc32c as _crc32c
+
+    def masked_crc32c(data: bytes) -> int:
+        """TFRecord's masked CRC32C of ``data``: rotate right by 15, add 0xa282ead8."""
+        c = _crc32c.value(data)
+        return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+except ImportError:  # pragma: no cover - a core dependency; same values, only slower
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
 __all__ = [
     "DATA_CLASS_TENSOR",

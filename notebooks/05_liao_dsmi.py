@@ -171,8 +171,8 @@ for labels, run_dir in runs.items():
 # ## What our run shows, and where it differs
 #
 # *(Written from the full-size run: 300 epochs, 15 recorded epochs, seeds 0 and 1, DSMI on 512
-# training images, σ = 1; about 12 minutes on a 2-core CPU, most of it in DSMI's eigenvalue
-# problems. The small CI size trains 6 epochs on 128 probe samples and shows the pipeline
+# training images, σ = 1; about 2 minutes on a quiet 2-core CPU (up to 12 under load), most
+# of it in DSMI's eigenvalue problems. The small CI size trains 6 epochs on 128 probe samples and shows the pipeline
 # only.)*
 #
 # - **Accuracy.** True labels: 100 % train, 97.8–98.9 % test. Shuffled labels: the net

@@ -306,6 +306,17 @@ def test_subsample_hash_retry_path(data):
     assert a.metadata()["subsample"] == 100
 
 
+def _record_epochs(rec, model, n):
+    """Record ``n`` perturbed epochs and close; returns each epoch's captured train layers."""
+    captured = {}
+    for epoch in range(n):
+        perturb(model, epoch)
+        rec.record(epoch, model)
+        captured[epoch] = rec.capture(model)["train"]
+    rec.close()
+    return captured
+
+
 def test_diagnostics_and_ceilings_written(data, tmp_path):
     """diagnostics.csv holds every layer's saturation statistics at every recorded epoch,
     equal to `activation_stats` of the captured activations; config.json holds the ceilings."""
@@ -316,12 +327,7 @@ def test_diagnostics_and_ceilings_written(data, tmp_path):
     seen = []
     rec = Recorder(x, y, ["binning"], tmp_path, name="d", buffer=2, on_diagnostics=seen.extend,
                    tensorboard=False)
-    captured = {}
-    for epoch in range(3):
-        perturb(model, epoch)
-        rec.record(epoch, model)
-        captured[epoch] = rec.capture(model)["train"]
-    rec.close()
+    captured = _record_epochs(rec, model, 3)
     rows = infoplane.load_diagnostics(rec.run_dir)
     assert rows == rec.diagnostics() == seen
     assert len(rows) == 3 * 3 * len(STAT_NAMES)
@@ -357,20 +363,15 @@ def test_store_only_recorder_estimates_later(data, tmp_path):
 
 def test_aux_values_written_and_equal_direct_estimates(data, tmp_path):
     """aux.csv holds every per-epoch scalar of `Estimate.aux` (e.g. the KDE lower bound),
-    keyed like results.csv, equal to a direct `infoplane.estimate` of the captured layer; it
-    is read back bit for bit and truncated with the rest on resume."""
+    keyed like results.csv, equal to a direct `infoplane.estimate` of the captured layer and
+    read back bit for bit (truncation on resume: the SIGKILL test in test_harness.py)."""
     x, y = data
     model = TinyMLP(nnx.Rngs(2))
     seen = []
     kde = infoplane.KDE(sigma2=0.05)
     rec = Recorder(x, y, ["binning", kde], tmp_path, name="a", buffer=2, on_aux=seen.extend,
                    tensorboard=False)
-    captured = {}
-    for epoch in range(3):
-        perturb(model, epoch)
-        rec.record(epoch, model)
-        captured[epoch] = rec.capture(model)["train"]
-    rec.close()
+    captured = _record_epochs(rec, model, 3)
     rows = infoplane.load_aux(rec.run_dir)
     assert rows == rec.aux() == seen
     names = {(r["estimator"], r["name"]) for r in rows}

@@ -611,3 +611,14 @@ def test_aux_scalars_next_to_the_estimator(tmp_path):
     with TensorBoardLogger(tmp_path / "bad", run="bad", render=tiny_png) as bad:
         with pytest.raises(ValueError, match="on_aux"):
             bad.on_aux([{"run": "bad"}])
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 12, 300, 5000])
+def test_masked_crc32c_matches_tensorboards(n):
+    """Our C-backed record checksum equals TensorBoard's own (pure-Python) one."""
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as ref
+
+    from infoplane.tensorboard import masked_crc32c
+
+    data = np.random.default_rng(n).integers(0, 256, n, dtype=np.uint8).tobytes()
+    assert masked_crc32c(data) == ref(data)
