@@ -16,8 +16,10 @@ Design
 - **Buffering**: recorded epochs wait in a buffer (``buffer`` entries, or ``flush_seconds``
   after the oldest one). A flush stacks each layer's buffered epochs into (E, N, d) and runs
   `infoplane.estimate_epochs` once per (probe set, layer, estimator): epochs are batched with
-  ``vmap``/``lax.map`` and sharded over local devices, in chunks of ``buffer`` epochs and then
-  single epochs, so each layer width compiles at most twice, never once per epoch.
+  ``vmap``/``lax.map``, in chunks of ``buffer`` epochs and then single epochs, so each layer
+  width compiles at most twice, never once per epoch. Every computation is dispatched before
+  any is waited for; with several local devices whole layers are spread over them (or, with
+  fewer layers than devices, the epochs axis is sharded), see `Recorder._placement`.
 - **Files** (the only side effects, all through `infoplane.results`): ``config.json``,
   ``results.csv`` (appended and fsync'd at every flush: a killed process loses at most the
   buffered epochs), ``metrics.csv`` (`Recorder.log_metrics`), and, opt-in
