@@ -678,7 +678,7 @@ class TensorBoardLogger:
             self._layers.setdefault(r["layer"], None)
             self._splits.setdefault(r["split"], None)
         # per layer writer: one event per (seed, layer, epoch) holding every label and split
-        per_event: dict[tuple[int, str, int], list] = {}
+        per_event: dict[tuple[int, str, int], list[tuple[str, float]]] = {}
         # run level: one dashboard tensor per (label, split, seed, epoch)
         tensors: dict[tuple[int, str, str, int], tuple[dict[str, int], np.ndarray]] = {}
         for r in rows:
@@ -686,8 +686,8 @@ class TensorBoardLogger:
             label = self._labels[(r["estimator"], r["params"])]
             split, layer = r["split"], r["layer"]
             i_xt, i_ty = float(r["i_xt"]), float(r["i_ty"])
-            per_event.setdefault((seed, layer, epoch), []).append(
-                (f"{label}/I_XT/{split}", i_xt, f"{label}/I_TY/{split}", i_ty))
+            per_event.setdefault((seed, layer, epoch), []).extend(
+                ((f"{label}/I_XT/{split}", i_xt), (f"{label}/I_TY/{split}", i_ty)))
             key = (epoch, label, split, seed)
             entry = tensors.get(key)
             if entry is None:
@@ -702,13 +702,7 @@ class TensorBoardLogger:
             self._new_epochs.add(epoch)
             self._max_epoch = max(self._max_epoch, epoch)
         now = time.time()
-        for (seed, layer, epoch), values in per_event.items():
-            w = self._writer(f"tb/seed{seed}/{self._layer_dir(layer)}")
-            summary = summary_pb2.Summary()
-            for tag_x, v_x, tag_y, v_y in values:
-                summary.value.append(w.scalar_value(tag_x, v_x))
-                summary.value.append(w.scalar_value(tag_y, v_y))
-            w.add_summary(summary, epoch, now)
+        self._write_layer_scalars(per_event, now)
         self._write_layout()
         top = self._writer("")
         by_epoch: dict[int, summary_pb2.Summary] = {}
@@ -777,11 +771,17 @@ class TensorBoardLogger:
             self._stats.setdefault(r["name"], None)
             per_event.setdefault((int(r["seed"]), r["layer"], int(r["epoch"])), []).append(
                 (f"saturation/{r['name']}/{r['split']}", float(r["value"])))
+        self._write_layer_scalars(per_event, now)
+        self.flush()
+
+    def _write_layer_scalars(self, per_event: Mapping[tuple[int, str, int], list], now: float
+                             ) -> None:
+        """One event per (seed, layer, epoch) holding its ``[(tag, value)]`` scalars, in the
+        layer's writer ``tb/seed<k>/<layer>/`` (not flushed: the caller flushes)."""
         for (seed, layer, epoch), values in per_event.items():
             w = self._writer(f"tb/seed{seed}/{self._layer_dir(layer)}")
             w.add_summary(summary_pb2.Summary(value=[w.scalar_value(t, v) for t, v in values]),
                           epoch, now)
-        self.flush()
 
     def on_aux(self, rows: Sequence[Mapping]) -> None:
         """Log auxiliary-value rows (keys `AUX_KEYS`) as ``<label>/aux/<name>/<split>`` in
@@ -800,10 +800,7 @@ class TensorBoardLogger:
             label = self._labels[(r["estimator"], r["params"])]
             per_event.setdefault((int(r["seed"]), r["layer"], int(r["epoch"])), []).append(
                 (f"{label}/aux/{r['name']}/{r['split']}", float(r["value"])))
-        for (seed, layer, epoch), values in per_event.items():
-            w = self._writer(f"tb/seed{seed}/{self._layer_dir(layer)}")
-            w.add_summary(summary_pb2.Summary(value=[w.scalar_value(t, v) for t, v in values]),
-                          epoch, now)
+        self._write_layer_scalars(per_event, now)
         self.flush()
 
     # ---- custom scalars layout ------------------------------------------------------------------
