@@ -778,12 +778,10 @@ def estimator_panel(
         for h in handles:  # one entry per label over all panels (DPI counts are per panel)
             key = "DPI violation" if h.get_label().startswith("DPI violation") else h.get_label()
             legend_handles.setdefault(key, h)
-        if show_dpi and is_shannon(sel.estimator):
-            ax.set_title(f"{_pretty_estimator(sel.estimator)} · {n_dpi} DPI violation(s)",
-                         fontsize=10)
-        elif show_dpi:
-            ax.set_title(f"{_pretty_estimator(sel.estimator)} · not Shannon: no DPI check",
-                         fontsize=10)
+        if show_dpi:
+            dpi = (f"{n_dpi} DPI violation(s)" if is_shannon(sel.estimator)
+                   else "not Shannon: no DPI check")
+            ax.set_title(f"{_pretty_estimator(sel.estimator)} · {dpi}", fontsize=10)
         axes[i] = ax
     first = sels[0]
     if title is None:
