@@ -17,6 +17,12 @@ the ceilings H(X), H(Y) apply to it (`NOT_SHANNON`). `dpi_violations` checks wha
 it is given; the figures, ``infoplane plot`` and the dashboard leave those estimators out of
 the DPI check and draw no ceilings for them.
 
+A Shannon estimate must also lie in its range: 0 <= I(X;T) <= H(X) and 0 <= I(T;Y) <= H(Y)
+on the probe set. `range_violations` lists the estimates outside it by more than a tolerance
+(negative values from kNN bias, values above the ceiling from noise-dominated layers, ...):
+they show where an estimator's number cannot be read as information. `check_report` runs both
+checks for a terminal (``infoplane run`` and ``infoplane plot`` print it).
+
 This module only reads values from the table (pure NumPy); it estimates nothing.
 
 Example::
@@ -39,8 +45,9 @@ import numpy as np
 
 from infoplane.results import Results
 
-__all__ = ["NOT_SHANNON", "QUANTITIES", "DPIViolation", "dpi_violations", "format_violations",
-           "i_xt_ceiling", "is_shannon"]
+__all__ = ["NOT_SHANNON", "QUANTITIES", "DPIViolation", "RangeViolation", "check_report",
+           "dpi_violations", "format_range_violations", "format_violations", "i_xt_ceiling",
+           "is_shannon", "range_violations"]
 
 #: Estimator names whose values are not Shannon information (DSMI): no DPI, no H(X)/H(Y) ceiling.
 NOT_SHANNON = frozenset({"dsmi"})
@@ -289,3 +296,144 @@ def i_xt_ceiling(h_x: float, params, units: str = "bits") -> float:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         return h_x
     return min(h_x, math.log2(n) * (math.log(2.0) if units == "nats" else 1.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class RangeViolation:
+    """A Shannon estimate outside [0, ceiling] by more than the tolerance.
+
+    Attributes: run, seed, split, estimator, params, epoch, layer: the point; quantity:
+    "i_xt" or "i_ty"; value: the estimate; bound: the bound it crosses (0, or the ceiling
+    H(X) / H(Y), `i_xt_ceiling` for a subsample); units: as in the table.
+    """
+
+    run: str
+    seed: int
+    split: str
+    estimator: str
+    params: str
+    epoch: int
+    layer: str
+    quantity: str
+    value: float
+    bound: float
+    units: str = "bits"
+
+    @property
+    def excess(self) -> float:
+        """How far outside the range (> 0), in ``units``."""
+        return abs(self.value - self.bound)
+
+    def describe(self) -> str:
+        """One line, e.g. ``compressed I(X;T), run demo, seed 0, split all, epoch 847, layer
+        output: -2.520 bits < 0``."""
+        rel = "<" if self.value < self.bound else ">"
+        bound = "0" if self.bound == 0 else f"ceiling {self.bound:.3f}"
+        return (
+            f"{self.estimator} {QUANTITIES.get(self.quantity, self.quantity)}, run {self.run}, "
+            f"seed {self.seed}, split {self.split}, epoch {self.epoch}, layer {self.layer}: "
+            f"{self.value:.3f} {self.units} {rel} {bound}"
+        )
+
+
+def range_violations(
+    results: Results,
+    ceilings: dict | None = None,
+    *,
+    tolerance: float = 0.05,
+) -> list[RangeViolation]:
+    """Every Shannon estimate below 0 or above its ceiling by more than ``tolerance``.
+
+    Args:
+      results: the table; values in its own units. Non-Shannon estimators (`NOT_SHANNON`) are
+        left out.
+      ceilings: split -> {"i_xt": H(X), "i_ty": H(Y)} in bits (`infoplane.diagnostics.ceilings`
+        of that split's probe set; a Recorder's ``ceilings``); None, or a split missing from
+        it, checks the lower bound 0 only. I(X;T)'s ceiling takes a subsample into account
+        (`i_xt_ceiling`).
+      tolerance: allowed excess in the table's units.
+
+    Returns the violations in table order.
+    """
+    if not isinstance(results, Results):
+        raise TypeError(
+            f"range_violations() needs a Results table, got {type(results).__name__}; load "
+            "one with infoplane.load_results(run_dir)"
+        )
+    tolerance = _check_tolerance("tolerance", tolerance)
+    ceilings = ceilings or {}
+    found: list[RangeViolation] = []
+    cols = {c: results[c].tolist() for c in ("run", "seed", "split", "estimator", "params",
+                                              "epoch", "layer", "units", "i_xt", "i_ty")}
+    for i in range(len(results)):
+        estimator = cols["estimator"][i]
+        if not is_shannon(estimator):
+            continue
+        units = cols["units"][i]
+        scale = math.log(2.0) if units == "nats" else 1.0
+        top = ceilings.get(cols["split"][i]) or {}
+        for q in QUANTITIES:
+            v = float(cols[q][i])
+            if math.isnan(v):
+                continue
+            bound = None
+            slack = tolerance + _ROUNDING * max(1.0, abs(v))
+            if v < -slack:
+                bound = 0.0
+            elif q in top:
+                hi = top[q] * scale
+                if q == "i_xt":
+                    hi = i_xt_ceiling(hi, cols["params"][i], units)
+                if v > hi + slack:
+                    bound = hi
+            if bound is not None:
+                found.append(RangeViolation(
+                    run=cols["run"][i], seed=int(cols["seed"][i]), split=cols["split"][i],
+                    estimator=estimator, params=cols["params"][i], epoch=int(cols["epoch"][i]),
+                    layer=cols["layer"][i], quantity=q, value=v, bound=float(bound),
+                    units=units))
+    return found
+
+
+def format_range_violations(violations: Iterable[RangeViolation], *, total: int | None = None,
+                            max_lines: int = 5) -> str:
+    """A summary of `range_violations` for a terminal: counts per estimator (of ``total``
+    points if given) and the ``max_lines`` largest excesses."""
+    violations = list(violations)
+    if not violations:
+        return "range check: every Shannon estimate lies in [0, ceiling]."
+    counts: dict[str, int] = {}
+    for v in violations:
+        counts[v.estimator] = counts.get(v.estimator, 0) + 1
+    of = f" of {total} points" if total else ""
+    lines = [f"range check: {len(violations)} estimate(s){of} outside [0, H(X)] / [0, H(Y)] "
+             "-- an estimator bias there, not information:"]
+    width = max(len(e) for e in counts)
+    lines.extend(f"  {e:<{width}}  {n}" for e, n in counts.items())
+    worst = sorted(violations, key=lambda v: -v.excess)[:max_lines]
+    if worst:
+        lines.append(f"worst {len(worst)}:")
+        lines.extend(f"  {v.describe()}" for v in worst)
+    return "\n".join(lines)
+
+
+def check_report(results: Results, ceilings: dict | None = None, *,
+                 dpi_tolerance: float = 0.05, range_tolerance: float = 0.05) -> str:
+    """Both checks of the Shannon estimates of a table, for a terminal: the DPI
+    (`dpi_violations`, `format_violations` with its 3 worst) and the range
+    (`range_violations`); non-Shannon estimators are named as unchecked."""
+    skipped = [e for e in results.unique("estimator") if not is_shannon(e)] if len(results) else []
+    shannon = results.where(estimator=[e for e in results.unique("estimator") if is_shannon(e)]
+                            ) if skipped else results
+    lines = []
+    if skipped:
+        lines.append(f"not checked: {', '.join(skipped)} (not a Shannon quantity: no DPI, no "
+                     "ceiling)")
+    dpi = dpi_violations(shannon, tolerance=dpi_tolerance)
+    lines.append(format_violations(dpi, tolerance=dpi_tolerance, max_lines=3) if dpi else
+                 f"DPI check: no deeper layer exceeds a shallower one by more than "
+                 f"{dpi_tolerance:g}.")
+    lines.append(format_range_violations(range_violations(shannon, ceilings,
+                                                          tolerance=range_tolerance),
+                                         total=2 * len(shannon), max_lines=3))
+    return "\n".join(lines)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import sys
 
@@ -60,9 +61,11 @@ def _build_parser():
                      help="which epochs to record: 'log' (log-spaced, --points of them), 'every' "
                      "(every epoch) or a comma-separated list of epochs (default: %(default)s)")
     run.add_argument("--estimators", default=",".join(DEFAULT_ESTIMATORS),
-                     help=f"comma-separated estimator names from: {', '.join(NAMES)}; each runs "
-                     "with its default parameters, recorded in the params column of "
-                     "results.csv (default: %(default)s)")
+                     help=f"comma-separated estimators from: {', '.join(NAMES)}, each a name "
+                     "(default parameters) or a spec with parameters, e.g. 'kde(sigma2=0.01)' "
+                     "or \"compressed(noise='absolute', dim=3)\" (quote the list in the "
+                     "shell); every parameter is recorded in the params column of results.csv "
+                     "(default: %(default)s)")
     costly = ", ".join(f"{k} {v}" for k, v in COSTLY.items())
     run.add_argument("--subsample", type=int, default=None,
                      help="the costly estimators (compressed, dsmi) see a stratified subset of "
@@ -91,9 +94,10 @@ def _build_parser():
                      "large) so `infoplane estimate` can re-estimate the run later")
     run.add_argument("--buffer", type=int, default=None,
                      help="recorded epochs estimated together in one batched call (default: 1, "
-                     "so each recorded epoch is written and checkpointed at once and a killed "
-                     "run loses at most the epoch in flight; 16 with --schedule every, about "
-                     "twice the throughput, a kill then loses up to 16 recorded epochs)")
+                     "each recorded epoch written and checkpointed at once; 16 with --schedule "
+                     "every, about twice the throughput). A killed run loses at most the epoch "
+                     "in flight either way: buffered epochs wait in RUN_DIR/pending/ and "
+                     "--resume estimates them first")
     run.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                      help="do not write TensorBoard event files into the run directory")
     run.add_argument("--image-every", type=int, default=5,
@@ -155,7 +159,9 @@ def _build_parser():
     )
     est.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/NAME")
     est.add_argument("--estimators", required=True,
-                     help=f"comma-separated estimator names from: {', '.join(NAMES)}")
+                     help=f"comma-separated estimators from: {', '.join(NAMES)}, names or "
+                     "specs with parameters such as 'dsmi(sigma=1.0)' (see `infoplane run "
+                     "--help`)")
     est.add_argument("--subsample", type=int, default=None,
                      help="probe subset size for the costly estimators (compressed, dsmi); 0 = "
                      f"all (default: {costly})")
@@ -172,17 +178,23 @@ def _build_parser():
 
 
 def _parse_estimators(spec: str) -> list[str]:
-    from infoplane.estimators import NAMES
+    """``--estimators``: comma-separated names or specs (``dsmi(sigma=1.0)``), each checked
+    by building its estimator."""
+    from infoplane.estimators import NAMES, from_spec, split_specs
 
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    if not names:
+    try:
+        specs = split_specs(spec)
+        names = [from_spec(s).name for s in specs]
+    except (TypeError, ValueError) as err:
+        raise _UsageError(f"--estimators: {err}") from None
+    if not specs:
         raise _UsageError(f"no estimator given; valid names: {', '.join(NAMES)}")
-    for n in names:
-        if n not in NAMES:
-            raise _UsageError(f"unknown estimator {n!r}; valid names: {', '.join(NAMES)}")
     if len(set(names)) != len(names):
-        raise _UsageError(f"estimator listed twice in {spec!r}")
-    return names
+        raise _UsageError(
+            f"estimator listed twice in {spec!r}; to compare two parameter settings of one "
+            "estimator, add the second later with `infoplane estimate`."
+        )
+    return specs
 
 
 def _parse_seeds(args) -> list[int]:
@@ -377,9 +389,14 @@ def _cmd_run(args) -> int:
 
 
 def _report(summary) -> int:
+    from infoplane import checks
+
     rec = summary.recorder
-    rows = rec.results().rows()
+    table = rec.results()
+    rows = table.rows()
     _print_table(rows, rec.layer_names or (), sys.stdout)
+    if len(table):
+        print("\n" + checks.check_report(table, rec.ceilings))
     for seed, m in summary.final.items():
         acc = ", ".join(f"{k} {v:.4f}" for k, v in m.items())
         print(f"\nfinal metrics, seed {seed}: {acc}")
@@ -514,18 +531,19 @@ def _cmd_plot(args) -> int:
     print(f"wrote {out}")
     sel = table.where(split=split) if estimator is None else table.where(
         split=split, estimator=estimator)
-    skipped = [e for e in sel.unique("estimator") if not checks.is_shannon(e)]
-    if skipped:
-        print(f"data-processing inequality not checked for {', '.join(skipped)} (not a Shannon "
-              "quantity)")
-        sel = sel.where(estimator=[e for e in sel.unique("estimator") if checks.is_shannon(e)])
-    violations = checks.dpi_violations(sel, tolerance=args.dpi_tolerance)
-    if violations:
-        print(checks.format_violations(violations, tolerance=args.dpi_tolerance))
-    else:
-        print(f"data-processing inequality: no deeper layer exceeds a shallower one by more "
-              f"than {args.dpi_tolerance:g}")
+    print(checks.check_report(sel, _probe_ceilings(run_dir), dpi_tolerance=args.dpi_tolerance))
     return 0
+
+
+def _probe_ceilings(run_dir: str) -> dict | None:
+    """split -> {"i_xt": H(X), "i_ty": H(Y)} in bits from config.json (None if unreadable)."""
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            probes = json.load(f)["probes"]
+        return {k: {"i_xt": float(v["h_x_bits"]), "i_ty": float(v["h_y_bits"])}
+                for k, v in probes.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _cmd_board(args) -> int:

@@ -39,7 +39,7 @@ from flax import nnx
 
 from infoplane import datasets
 from infoplane import results as _results
-from infoplane.estimators import by_name
+from infoplane.estimators import from_spec, to_spec
 from infoplane.estimators.subsample import Subsample
 from infoplane.recorder import Recorder, Schedule, log_spaced_epochs
 
@@ -55,10 +55,18 @@ __all__ = [
     "run_experiment",
 ]
 
-#: Estimators of ``infoplane run`` when none are given. ``compressed`` and ``dsmi`` run with
-#: ``--estimators``; with their default parameters they give degenerate values on this network
-#: (see README, "Honesty notes"), so they are not in the default plane.
-DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde")
+#: Estimators of ``infoplane run`` when none are given: every estimator, as specs
+#: (`infoplane.estimators.from_spec`). Two differ from their class defaults, for the presets'
+#: tanh networks (see README, "Honesty notes"): ``compressed`` adds absolute noise (relative
+#: noise leaves a saturated softmax output's near-zero coordinate almost noiseless, and its
+#: I(X;T) came out near -140 bits), and ``dsmi`` uses sigma = 1, the scale of tanh
+#: activations (the paper's sigma = 10 puts every pair of samples within one kernel width:
+#: DSMI ~ 0 on every layer).
+DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde", "compressed(noise='absolute')",
+                      "dsmi(sigma=1.0)")
+#: The default of runs made before `DEFAULT_ESTIMATORS` held every estimator (their config.json
+#: has ``estimator_names: null``): what ``--resume`` continues them with.
+_LEGACY_DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde")
 #: Estimators that run on a stratified probe subsample by default, and its size. Measured on
 #: the 2-core CI CPU (benchmarks/RESULTS.md): compressed ~0.1 s and dsmi ~0.4 s per layer-epoch
 #: at N = 1024 (DSMI needs one N x N eigenproblem per cluster and class), so DSMI gets 512.
@@ -196,14 +204,18 @@ def _model_factory(preset: Preset, x: np.ndarray, n_classes: int) -> Callable[[n
     return functools.partial(MLP, widths, preset.activation)
 
 
-def default_estimators(names: Sequence[str], n_probe: int, subsample: int | None = None):
-    """Estimator instances for ``names``; the costly ones (`COSTLY`) wrapped in
-    `Subsample` when the probe is larger than their subset size: ``COSTLY[name]`` when
-    ``subsample`` is None, else ``subsample`` (0: never subsample)."""
+def default_estimators(specs: Sequence[str], n_probe: int, subsample: int | None = None):
+    """Estimator instances for ``specs`` (names or specs such as ``"dsmi(sigma=1.0)"``, see
+    `infoplane.estimators.from_spec`); the costly ones (`COSTLY`) wrapped in `Subsample` when
+    the probe is larger than their subset size: ``COSTLY[name]`` when ``subsample`` is None,
+    else ``subsample`` (0: never subsample)."""
     out = []
-    for name in names:
-        est = by_name(name)
+    for spec in specs:
+        est = from_spec(spec)
+        name = est.name
         size = COSTLY.get(name) if subsample is None else (subsample if name in COSTLY else 0)
+        if isinstance(est, Subsample):  # the spec chose its subset itself
+            size = 0
         if size and n_probe > size:
             est = Subsample(est, n=int(size))
         out.append(est)
@@ -384,9 +396,10 @@ def run_experiment(
       tensorboard: write TensorBoard event files into the run directory; image_every: the
         information-plane image is redrawn after this many recorded epochs (0: at the end).
       buffer: recorded epochs estimated together. None: 1 (each recorded epoch is estimated,
-        written and checkpointed before training goes on, so a killed run loses at most the
-        epoch in flight) unless ``schedule="every"``, where 16 (batched, about twice the
-        throughput; a kill loses up to 16 recorded epochs, recomputed on resume).
+        written and checkpointed before training goes on) unless ``schedule="every"``, where
+        16 (batched, about twice the throughput). Either way a killed run loses at most the
+        epoch in flight: buffered epochs are in the Recorder's write-ahead log (``pending/``)
+        and ``--resume`` estimates them first.
       log: receives progress lines; progress(epoch, total) is called after every epoch.
     """
     p = check_preset(preset)
@@ -420,14 +433,21 @@ def run_experiment(
         "store_activations": bool(store_activations),
         "tensorboard": bool(tensorboard),
         "image_every": int(image_every),
-        "estimator_names": None if estimators is None else [
-            e if isinstance(e, str) else e.name for e in estimators],
+        "estimator_names": None if estimators is None else _estimator_specs(estimators),
         "versions": _versions(),
         "argv": list(argv or []),
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     return _run(p, x, y, sched, epochs, seeds, estimators, logdir, name, store_activations,
                 subsample, buffer, config, log, progress, on_results, on_metrics, resume=False)
+
+
+def _estimator_specs(estimators) -> list[str] | None:
+    """Specs of estimators given as names, specs or instances (None: one has no spec)."""
+    try:
+        return [e if isinstance(e, str) else to_spec(e) for e in estimators]
+    except ValueError:
+        return None
 
 
 def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
@@ -450,7 +470,8 @@ def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
                         for k, v in config["schedule_object"].items()})
     logdir, name = os.path.split(os.path.normpath(run_dir))
     return _run(p, x, y, sched, config["epochs"], tuple(config["seeds"]),
-                config["estimator_names"], logdir, name, config["store_activations"],
+                config["estimator_names"] or _LEGACY_DEFAULT_ESTIMATORS, logdir, name,
+                config["store_activations"],
                 config["subsample"], config["buffer"], config, log, progress, on_results,
                 on_metrics, resume=True)
 
@@ -485,10 +506,16 @@ def _run(p: Preset, x, y, sched: Schedule, epochs: int, seeds: tuple[int, ...], 
         probes = {"x": x[train_idx], "y": y[train_idx], "split": "train",
                   "test": (x[test_idx], y[test_idx])}
     n_probe = len(probes["y"])
-    ests = [
-        default_estimators([e], n_probe, subsample)[0] if isinstance(e, str) else e
-        for e in (DEFAULT_ESTIMATORS if estimators is None else estimators)
-    ]
+    if resume and config.get("estimator_specs"):
+        # exactly the estimators of the first run (subsample wrappers included)
+        ests = [from_spec(s) for s in config["estimator_specs"]]
+    else:
+        ests = [
+            default_estimators([e], n_probe, subsample)[0] if isinstance(e, str) else e
+            for e in (DEFAULT_ESTIMATORS if estimators is None else estimators)
+        ]
+    # the resolved estimators, as specs: what --resume rebuilds (None: one has no spec)
+    config = {**config, "estimator_specs": _estimator_specs(ests)}
     n_classes = int(np.max(y)) + 1
     name = name or f"{p.name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     config = {**config, "run": name, "schedule_object": dataclasses.asdict(sched),

@@ -21,13 +21,23 @@ Design
   any is waited for; with several local devices whole layers are spread over them (or, with
   fewer layers than devices, the epochs axis is sharded), see `Recorder._placement`.
 - **Files** (the only side effects, all through `infoplane.results`): ``config.json``,
-  ``results.csv`` (appended and fsync'd at every flush: a killed process loses at most the
-  buffered epochs), ``metrics.csv`` (`Recorder.log_metrics`), and, opt-in
+  ``results.csv`` (appended and fsync'd at every flush), ``metrics.csv``
+  (`Recorder.log_metrics`), ``pending/`` (the write-ahead log, below) and, opt-in
   (``store_activations=True``), the recorded activations in ``activations/`` so
   ``infoplane estimate`` can re-estimate the run later.
+- **Write-ahead** (``write_ahead``, on by default with a run directory and ``buffer > 1``):
+  before `Recorder.record` returns, the epoch's activations are written atomically to
+  ``pending/<split>/seed<seed>/epoch<epoch>.npz`` (the ``activations/`` format); a flush
+  deletes them once its rows are fsync'd. So a killed process (even by SIGKILL) loses at most
+  the epoch in flight, not the buffered ones.
 - **Resume**: ``Recorder(..., resume=True)`` on an existing run directory appends to it and
   skips (seed, split, epoch) entries already in ``results.csv``, so a restarted loop produces
-  no duplicated and no missing epochs.
+  no duplicated and no missing epochs. It first estimates the epochs a killed process left in
+  ``pending/`` (rows written as by a flush, TensorBoard and callbacks included; listed in
+  `Recorder.recovered`), which then count as already recorded: `Recorder.record` skips them
+  too. Pending files of epochs already in ``results.csv`` (a kill between a flush and its
+  clean-up) are just deleted; an unreadable one is warned about (`ResultsFileWarning`) and
+  kept. This happens in the constructor, so opening and closing a resumed recorder is enough.
 - **Diagnostics** (`infoplane.diagnostics`): with every estimate, each layer's saturation
   statistics (saturated and zero fractions, dead units, mean |t|) go to ``diagnostics.csv``.
 - **TensorBoard** (`infoplane.tensorboard`, on by default with a run directory): scalars
@@ -62,7 +72,7 @@ from infoplane import diagnostics as _diagnostics
 from infoplane import results as _results
 from infoplane._api import dispatch_prepared, finish_prepared, prepare
 from infoplane._validate import check_activations, check_inputs, check_labels
-from infoplane.estimators import by_name
+from infoplane.estimators import from_spec
 from infoplane.estimators._base import Estimator
 
 __all__ = [
@@ -150,7 +160,8 @@ def _as_schedule(schedule) -> Schedule:
 
 def resolve_estimators(estimators: Iterable[Any], *, allow_empty: bool = False
                        ) -> list[Estimator]:
-    """Names (``infoplane.estimators.NAMES``) or estimator instances -> instances.
+    """Names (``infoplane.estimators.NAMES``), specs such as ``"dsmi(sigma=1.0)"``
+    (`infoplane.estimators.from_spec`) or estimator instances -> instances.
 
     Two estimators with the same name and parameters would write identical rows: an error.
     An empty list is an error unless ``allow_empty``.
@@ -159,7 +170,7 @@ def resolve_estimators(estimators: Iterable[Any], *, allow_empty: bool = False
         estimators = [estimators]
     out = []
     for e in estimators:
-        est = by_name(e) if isinstance(e, str) else e
+        est = from_spec(e) if isinstance(e, str) else e
         if isinstance(est, type) or not isinstance(est, Estimator):
             raise TypeError(
                 f"estimators must be names or estimator instances such as Binning(), got {e!r}."
@@ -189,6 +200,7 @@ class _Entry:
     split: str
     epoch: int
     acts: dict[str, jax.Array]
+    pending: str | None = None  # its write-ahead file, deleted once its rows are written
 
 
 class Recorder:
@@ -225,7 +237,21 @@ class Recorder:
         recorded epochs (0: only at `close`).
       hparams: scalar hyper-parameters shown in TensorBoard's HPARAMS tab (default: the
         scalar entries of ``config``).
-      resume: continue an existing run directory (see the module docstring).
+      resume: continue an existing run directory (see the module docstring); epochs left in
+        its ``pending/`` write-ahead log by a killed process are estimated first.
+      write_ahead: before `record` (or `add`) returns, write the epoch's activations (every
+        probe set and selected layer, float32 (N, d), as in ``activations/``) to
+        ``pending/`` in the run directory; a flush deletes them once their rows are written,
+        and ``resume=True`` estimates those a killed process left. So a killed run loses at
+        most the epoch in flight, whatever ``buffer``. None (default): on exactly when there
+        is a ``logdir`` and ``buffer > 1``; True without a ``logdir`` is an error. Cost: one
+        atomic ``.npz`` write (temporary file + ``os.replace``, no fsync: a killed process
+        keeps it, a power loss may not) of N x sum(widths) x 4 bytes per recorded epoch and
+        probe set, and `record` waits for the capture to finish instead of returning before
+        the device does. Measured for 4096 samples and layers of widths 10, 7, 5, 4, 3, 2
+        (0.51 MB): 1.7 ms per write, +2.4 ms per `record` (2.1 -> 4.5 ms, CPU). With
+        ``store_activations=True`` the pending file is a hard link to the stored one (a copy
+        where the file system has no hard links): the arrays are written once.
       shard: None (default): with several local devices, spread the layers over them (or,
         with fewer layers than devices, shard each call's epochs axis); True/False: as
         `infoplane.estimate_epochs` (shard the epochs axis / one device).
@@ -259,6 +285,7 @@ class Recorder:
         tensorboard: bool = True,
         image_every: int = 10,
         hparams: Mapping[str, Any] | None = None,
+        write_ahead: bool | None = None,
     ):
         if source not in ("inputs", "outputs"):
             raise ValueError(f"source must be 'inputs' or 'outputs', got {source!r}.")
@@ -266,6 +293,7 @@ class Recorder:
             raise ValueError(f"output must be 'softmax', 'logits' or None, got {output!r}.")
         if buffer < 1:
             raise ValueError(f"buffer must be at least 1, got {buffer}.")
+        write_ahead = _check_write_ahead(write_ahead, logdir, buffer)
         self.estimators = resolve_estimators(estimators, allow_empty=store_activations)
         self.schedule = _as_schedule(schedule)
         self.probes: dict[str, tuple[np.ndarray, np.ndarray]] = {split: _check_probe(x, y, split)}
@@ -303,15 +331,22 @@ class Recorder:
         self._capture_fns: dict[Any, Callable] = {}
         self._closed = False
         self.seconds = {"capture": 0.0, "estimate": 0.0}
+        #: (seed, split, epoch) estimated on resume from the write-ahead log (``pending/``).
+        self.recovered: list[tuple[int, str, int]] = []
 
         self.run_dir = None
         self.name = name or f"run-{datetime.datetime.now():%Y%m%d-%H%M%S}"
         self._writer = self._metrics = self._diag = self._aux = self._store = self._tb = None
+        self._wal: _results.ActivationStore | None = None  # the write-ahead log, pending/
         if logdir is not None:
             self.run_dir = os.path.join(os.fspath(logdir), self.name)
             self._open_run_dir(resume, config, store_activations)
             if tensorboard:
                 self._open_tensorboard(resume, image_every, hparams, config)
+            if write_ahead:
+                self._wal = _pending_store(self.run_dir)
+            if resume:
+                self.recovered = self._recover_pending()
         elif store_activations:
             raise ValueError("store_activations needs a logdir to write to.")
 
@@ -340,6 +375,40 @@ class Recorder:
             self._store = _results.ActivationStore(self.run_dir)
             for split, (px, py) in self.probes.items():
                 self._store.write_probe(split, px, py)
+
+    def _recover_pending(self) -> list[tuple[int, str, int]]:
+        """Estimate the epochs a killed process left in ``pending/`` (the write-ahead log) and
+        write their rows like a flush does; delete the files of epochs already in results.csv.
+        Unreadable files are warned about and kept. Returns the recovered (seed, split, epoch).
+        """
+        wal = _pending_store(self.run_dir)
+        if not os.path.isdir(wal.root):
+            return []
+        _remove_temp_files(wal.root)
+        recovered = []
+        for seed, split, epoch in _pending_keys(wal, list(self.probes)):
+            path = wal.path(seed, split, epoch)
+            if (seed, split, epoch) in self._resumed:  # its rows were written before the kill
+                os.remove(path)
+                continue
+            try:
+                acts = self._checked(split, wal.read(seed, split, epoch))
+            except Exception as err:  # a truncated file, another model's layers, ...
+                warnings.warn(
+                    f"cannot recover the buffered epoch in {path!r} ({type(err).__name__}: "
+                    f"{err}); skipped and kept. Its epoch {epoch} ({split}, seed {seed}) is "
+                    "not in results.csv: record it again, or delete the file if it is not "
+                    "needed.", _results.ResultsFileWarning, stacklevel=3)
+                continue
+            if self._store is not None and not os.path.exists(self._store.path(seed, split,
+                                                                               epoch)):
+                _link_or_copy(path, self._store.path(seed, split, epoch))
+            self._buffer.append(_Entry(seed, split, epoch, acts, pending=path))
+            recovered.append((seed, split, epoch))
+        self.flush()
+        self._resumed.update(recovered)
+        _remove_empty_dirs(wal.root)
+        return recovered
 
     def _open_tensorboard(self, resume: bool, image_every: int, hparams, config) -> None:
         from infoplane.tensorboard import TensorBoardLogger
@@ -435,7 +504,9 @@ class Recorder:
         nnx: ``record(epoch, model)``; linen: ``record(epoch, module, params)`` (params: the
         variables dict or the params tree). ``seed`` labels the series of one of several
         training runs sharing this recorder. Returns True when the epoch was recorded; False
-        when the schedule skips it or (on resume) it is already in ``results.csv``.
+        when the schedule skips it or (on resume) it is already in ``results.csv`` or was
+        recovered from ``pending/``. With ``write_ahead`` the epoch's activations are on disk
+        when this returns.
         Recording the same (seed, epoch) twice is an error.
         """
         if self._closed:
@@ -455,7 +526,8 @@ class Recorder:
         captured = self.capture(model, params)
         self.seconds["capture"] += time.perf_counter() - t0
         for split, acts in captured.items():
-            self.add(epoch, acts, split=split, seed=seed)
+            if (seed, split, epoch) not in self._resumed:  # e.g. recovered from pending/
+                self.add(epoch, acts, split=split, seed=seed)
         return True
 
     def add(self, epoch: int, activations: Mapping[str, Any], *, split: str | None = None,
@@ -463,9 +535,36 @@ class Recorder:
         """Buffer already computed activations ``{layer: (N, ...)}`` of one probe set.
 
         For custom capture (e.g. several seeds trained together with vmap) and for re-estimating
-        stored activations. ``split`` defaults to the first probe set.
+        stored activations. ``split`` defaults to the first probe set. With ``write_ahead``
+        they are written to ``pending/`` before this returns.
         """
         split = next(iter(self.probes)) if split is None else split
+        acts = self._checked(split, activations)
+        key = (int(seed), split, int(epoch))
+        if key in self._done:
+            raise ValueError(f"epoch {epoch} of seed {seed} ({split}) was already recorded.")
+        stored = pending = None
+        if self._store is not None or self._wal is not None:
+            host = {k: np.asarray(v) for k, v in acts.items()}  # waits for the capture
+            if self._store is not None:
+                stored = self._store.write(*key, host)
+            if self._wal is not None:  # on disk before record() returns: a kill loses nothing
+                pending = self._wal.path(*key)
+                if stored is None:
+                    self._wal.write(*key, host)
+                else:
+                    _link_or_copy(stored, pending)
+        self._done.add(key)
+        self._buffer.append(_Entry(*key, acts, pending=pending))
+        if self._buffer_t0 is None:
+            self._buffer_t0 = time.perf_counter()
+        full = len(self._buffer) >= self.buffer * len(self.probes)
+        if full or time.perf_counter() - self._buffer_t0 >= self.flush_seconds:
+            self.flush()
+
+    def _checked(self, split: str, activations: Mapping[str, Any]) -> dict[str, jax.Array]:
+        """``{layer: (N, d) float32}`` of one probe set's activations; the first call fixes the
+        layer names and widths, later ones must have the same layers."""
         if split not in self.probes:
             raise ValueError(f"unknown split {split!r}; this recorder has {list(self.probes)}.")
         n = self.probes[split][1].shape[0]
@@ -487,19 +586,7 @@ class Recorder:
                 f"the recorded layers changed from {list(self.layer_names)} to {list(names)}; "
                 "one Recorder records one model structure."
             )
-        key = (int(seed), split, int(epoch))
-        if key in self._done:
-            raise ValueError(f"epoch {epoch} of seed {seed} ({split}) was already recorded.")
-        self._done.add(key)
-        self._buffer.append(_Entry(int(seed), split, int(epoch), acts))
-        if self._buffer_t0 is None:
-            self._buffer_t0 = time.perf_counter()
-        if self._store is not None:
-            self._store.write(int(seed), split, int(epoch), {k: np.asarray(v) for k, v in
-                                                           acts.items()})
-        full = len(self._buffer) >= self.buffer * len(self.probes)
-        if full or time.perf_counter() - self._buffer_t0 >= self.flush_seconds:
-            self.flush()
+        return acts
 
     def log_metrics(self, epoch: int, metrics: Mapping[str, float], *, seed: int = 0) -> None:
         """Record scalar metrics (e.g. ``{"train_acc": 0.98, "loss": 0.05}``) of an epoch.
@@ -594,6 +681,7 @@ class Recorder:
             self._writer.write(rows)
             self._diag.write(diag)
             self._aux.write(aux)
+        _discard_pending(entries)  # their rows are on disk (fsync'd)
         if self._tb is not None:
             self._tb.on_diagnostics(diag)
             self._tb.on_results(rows)
@@ -720,6 +808,8 @@ class Recorder:
             return
         try:
             self.flush()
+            if self.run_dir is not None:
+                _remove_empty_dirs(_pending_store(self.run_dir).root)
         finally:
             self._closed = True
             for f in (self._writer, self._metrics, self._diag, self._aux, self._tb):
@@ -748,6 +838,80 @@ def aux_scalars(result, n_epochs: int) -> dict[str, np.ndarray]:
         if a.shape == (n_epochs,) and (a.dtype.kind in "fiub"):
             out[name] = a.astype(np.float64)
     return out
+
+
+def _check_write_ahead(write_ahead, logdir, buffer: int) -> bool:
+    """The effective ``write_ahead`` setting: None -> on exactly with a logdir and buffer > 1."""
+    if write_ahead is None:
+        return logdir is not None and buffer > 1
+    if not isinstance(write_ahead, bool):
+        raise TypeError(f"write_ahead must be None, True or False, got {write_ahead!r}.")
+    if write_ahead and logdir is None:
+        raise ValueError(
+            "write_ahead=True needs a run directory to write buffered epochs to: pass a "
+            "logdir, or leave write_ahead=None (on only with a logdir and buffer > 1)."
+        )
+    return write_ahead
+
+
+def _pending_store(run_dir: str) -> _results.ActivationStore:
+    """The write-ahead log of a run: ``<run_dir>/pending/``, in the `ActivationStore` format,
+    written atomically without fsync (a killed process keeps what it wrote)."""
+    return _results.ActivationStore(run_dir, subdir=_results.PENDING_DIR, durable=False)
+
+
+def _pending_keys(wal: _results.ActivationStore, splits: list[str]) -> list[tuple[int, str, int]]:
+    """Every (seed, split, epoch) in a write-ahead log, ordered by seed, epoch, then split
+    (the recorder's probe sets first, in their order)."""
+    found = wal.splits()
+    rank = {s: i for i, s in enumerate(splits + [s for s in found if s not in splits])}
+    keys = [(seed, split, epoch) for split in found for seed in wal.seeds(split)
+            for epoch in wal.epochs(split, seed)]
+    return sorted(keys, key=lambda k: (k[0], k[2], rank[k[1]]))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Make ``dst`` a hard link to ``src`` (the same bytes, nothing written twice), replacing
+    ``dst`` atomically; a copy where the file system has no hard links."""
+    import shutil
+
+    directory = os.path.dirname(dst)
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{os.path.basename(dst)}.{os.getpid()}.tmp")
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _discard_pending(entries: Iterable[_Entry]) -> None:
+    """Delete the write-ahead files of estimated entries (their rows are written)."""
+    for e in entries:
+        if e.pending is not None:
+            try:
+                os.remove(e.pending)
+            except FileNotFoundError:
+                pass
+
+
+def _remove_temp_files(root: str) -> None:
+    """Delete the temporary files (``.*.tmp``) a killed writer left under ``root``."""
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            if f.startswith(".") and f.endswith(".tmp"):
+                os.remove(os.path.join(dirpath, f))
+
+
+def _remove_empty_dirs(root: str) -> None:
+    """Remove ``root`` and the directories below it that hold no file (best effort)."""
+    if not os.path.isdir(root):
+        return
+    for dirpath, _dirs, _files in os.walk(root, topdown=False):
+        try:
+            os.rmdir(dirpath)
+        except OSError:  # not empty: a file is still pending
+            pass
 
 
 def _check_int(v, what: str) -> int:

@@ -17,6 +17,9 @@ A run directory ``runs/<name>/`` is a stable contract::
       activations/            optional (`ActivationStore`): recorded layers, for re-estimation
         probe-<split>.npz           x (float32, shape as given), y (int64, (N,))
         <split>/seed<seed>/epoch<epoch:07d>.npz    one array per layer, see below
+      pending/                while a `Recorder` buffers epochs (write-ahead): each buffered
+        <split>/seed<seed>/epoch<epoch:07d>.npz    epoch's layers, as in activations/; deleted
+                              once its rows are written, estimated on resume after a kill
 
 ``results.csv``: UTF-8 CSV (RFC 4180 quoting, ``\\n`` line ends), header `RESULT_COLUMNS`::
 
@@ -104,6 +107,8 @@ _FORMATS = (RESULT_COLUMNS, METRIC_COLUMNS, DIAGNOSTIC_COLUMNS, AUX_COLUMNS)
 KEY_COLUMNS = ("run", "seed", "split", "epoch", "layer", "estimator", "params")
 RESULTS_FILE = "results.csv"
 ACTIVATIONS_DIR = "activations"
+#: The `Recorder`'s write-ahead log: buffered epochs' activations, deleted once estimated.
+PENDING_DIR = "pending"
 _INT_COLUMNS = ("seed", "epoch")
 _FLOAT_COLUMNS = ("i_xt", "i_ty", "value")
 _RUN_DIR_HELP = (
@@ -141,23 +146,29 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: str, write: Callable[[Any], None]) -> None:
+def _atomic_write(path: str, write: Callable[[Any], None], durable: bool = True) -> None:
     """Call ``write(binary_file)`` on a temporary file next to ``path``, fsync it, move it over
     ``path`` with ``os.replace`` and fsync the directory: a crash leaves the old file or the
-    new one, never half of one, and no temporary file."""
+    new one, never half of one, and no temporary file.
+
+    ``durable=False`` skips both fsyncs: still atomic, and a killed process (even by SIGKILL)
+    loses nothing (the kernel keeps the written pages), but a power loss may lose the file.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    _fsync_dir(directory)
+    if durable:
+        _fsync_dir(directory)
 
 
 def _format_params(value: Any) -> str:
@@ -712,10 +723,12 @@ def _check_split(split: Any) -> str:
     return split
 
 
-def _atomic_savez(path: str, arrays: Mapping[str, np.ndarray], compress: bool) -> None:
+def _atomic_savez(path: str, arrays: Mapping[str, np.ndarray], compress: bool,
+                  durable: bool = True) -> None:
     """Write an .npz atomically (see `_atomic_write`), creating its directory."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    _atomic_write(path, lambda f: (np.savez_compressed if compress else np.savez)(f, **arrays))
+    _atomic_write(path, lambda f: (np.savez_compressed if compress else np.savez)(f, **arrays),
+                  durable)
 
 
 class ActivationStore:
@@ -725,12 +738,19 @@ class ActivationStore:
 
     ``compress``: write with ``np.savez_compressed`` (slower; tanh activations compress
     little). Files are written atomically; writing an existing epoch again replaces it.
+    ``subdir``: the directory under ``run_dir`` (`ACTIVATIONS_DIR`; the `Recorder`'s
+    write-ahead log uses `PENDING_DIR`, same format). ``durable``: fsync every file and its
+    directory (False: atomic and safe against a killed process, not against a power loss).
     """
 
-    def __init__(self, run_dir: str | os.PathLike, *, compress: bool = False):
+    def __init__(self, run_dir: str | os.PathLike, *, compress: bool = False,
+                 subdir: str = ACTIVATIONS_DIR, durable: bool = True):
         self.run_dir = os.fspath(run_dir)
-        self.root = os.path.join(self.run_dir, ACTIVATIONS_DIR)
+        if not isinstance(subdir, str) or not subdir or os.path.isabs(subdir):
+            raise ValueError(f"subdir must be a relative directory name, got {subdir!r}")
+        self.root = os.path.join(self.run_dir, subdir)
         self.compress = bool(compress)
+        self.durable = bool(durable)
 
     def __repr__(self) -> str:
         return f"ActivationStore({self.run_dir!r})"
@@ -763,7 +783,7 @@ class ActivationStore:
             if y.dtype.kind != "f" or not np.all(y == np.round(y)):
                 raise ValueError(f"probe: y must hold integer labels, got dtype {y.dtype}")
         path = self.probe_path(split)
-        _atomic_savez(path, {"x": x, "y": y.astype(np.int64)}, self.compress)
+        _atomic_savez(path, {"x": x, "y": y.astype(np.int64)}, self.compress, self.durable)
         return path
 
     def write(self, seed: int, split: str, epoch: int, acts: Mapping[str, Any]) -> str:
@@ -781,7 +801,7 @@ class ActivationStore:
         meta = {"format": _FORMAT, "seed": int(seed), "split": split, "epoch": int(epoch)}
         arrays["__layers__"] = np.array(names, dtype=str)
         arrays["__meta__"] = np.array(json.dumps(meta))
-        _atomic_savez(path, arrays, self.compress)
+        _atomic_savez(path, arrays, self.compress, self.durable)
         return path
 
     # -- listing -----------------------------------------------------------------------------

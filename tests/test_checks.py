@@ -177,3 +177,67 @@ def test_i_xt_ceiling_of_a_subsample():
     assert i_xt_ceiling(3.0, {"subsample": 1024}) == 3.0  # H(X) already lower
     for params in ({}, {"subsample": True}, {"subsample": 0}, "not json", None):
         assert i_xt_ceiling(12.0, params) == 12.0
+
+
+# ---- range check ------------------------------------------------------------------------------
+
+
+def test_range_violations_below_zero_and_above_ceilings():
+    from infoplane.checks import RangeViolation, range_violations
+
+    rows = _chain([12.5, 6.0, -0.2], [1.0, 1.3, -0.01], split="all")
+    rows += _chain([3.0, 2.0, 1.0], [0.5, 0.5, 0.5], split="all", estimator="dsmi",
+                   params="{}")  # DSMI: no range applies, even to -5
+    rows[-1]["i_xt"] = -5.0
+    res = Results.from_rows(rows)
+    found = range_violations(res, {"all": {"i_xt": 12.0, "i_ty": 1.0}}, tolerance=0.05)
+    assert [(v.layer, v.quantity, v.value, v.bound) for v in found] == [
+        ("l0", "i_xt", 12.5, 12.0), ("l1", "i_ty", 1.3, 1.0), ("l2", "i_xt", -0.2, 0.0)]
+    assert found[2] == RangeViolation(run="r", seed=0, split="all", estimator="binning",
+                                      params='{"n_bins": 30}', epoch=0, layer="l2",
+                                      quantity="i_xt", value=-0.2, bound=0.0)
+    assert found[2].excess == pytest.approx(0.2)
+    assert "-0.200 bits < 0" in found[2].describe()
+    assert "> ceiling 12.000" in found[0].describe()
+    # -0.01 is within the tolerance; without ceilings only the lower bound is checked
+    assert [v.layer for v in range_violations(res)] == ["l2"]
+    assert [v.layer for v in range_violations(res, {"train": {"i_xt": 1, "i_ty": 1}})] == ["l2"]
+    assert len(range_violations(res, tolerance=0.0)) == 2  # -0.01 counts at tolerance 0
+
+
+def test_range_ceiling_of_a_subsample_and_nats():
+    from infoplane.checks import range_violations
+
+    # a 256-row subsample cannot exceed log2 256 = 8 bits of I(X;T)
+    rows = _chain([8.5, 7.9], params='{"subsample": 256}', split="all")
+    found = range_violations(Results.from_rows(rows), {"all": {"i_xt": 12.0, "i_ty": 1.0}})
+    assert [(v.layer, v.bound) for v in found] == [("l0", 8.0)]
+    # a table in nats: ceilings (bits) are converted; 0.75 nats > 1 bit = 0.693 nats
+    rows = _chain([1.0, 0.5], [0.75, 0.6], units="nats", split="all")
+    found = range_violations(Results.from_rows(rows), {"all": {"i_xt": 12.0, "i_ty": 1.0}})
+    assert [(v.layer, v.quantity) for v in found] == [("l0", "i_ty")]
+    assert found[0].bound == pytest.approx(math.log(2.0))
+
+
+def test_range_nan_skipped_and_bad_arguments():
+    from infoplane.checks import range_violations
+
+    res = Results.from_rows(_chain([float("nan"), 1.0]))
+    assert range_violations(res) == []
+    with pytest.raises(TypeError, match="Results"):
+        range_violations([{"i_xt": -1}])
+    with pytest.raises(ValueError, match="tolerance"):
+        range_violations(res, tolerance=-1)
+
+
+def test_check_report_names_both_checks():
+    from infoplane.checks import check_report
+
+    rows = _chain([8.0, 8.5, -1.0], split="all")
+    rows += _chain([1.0, 2.0], split="all", estimator="dsmi", params="{}")
+    text = check_report(Results.from_rows(rows), {"all": {"i_xt": 12.0, "i_ty": 1.0}})
+    assert "not checked: dsmi" in text
+    assert "DPI check: 1 violation(s)" in text and "l1 8.500 > l0 8.000" in text
+    assert "range check: 1 estimate(s) of 6 points" in text and "l2: -1.000 bits < 0" in text
+    clean = check_report(Results.from_rows(_chain([8.0, 6.0])))
+    assert "DPI check: no deeper layer" in clean and "every Shannon estimate lies" in clean

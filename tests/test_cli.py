@@ -187,6 +187,9 @@ def test_unknown_estimator_exits_2(tmp_path):
         (["--preset", "tishby-sigmoid"], "tishby-tanh, tishby-relu"),
         (["--estimators", "kde,kde"], "twice"),
         (["--estimators", ","], "valid names"),
+        (["--estimators", "kde(sigma=1)"], "no parameter 'sigma'"),
+        (["--estimators", "kde(sigma2=0)"], "sigma2 > 0"),
+        (["--estimators", "kde,kde(sigma2=0.1)"], "twice"),
         (["--epochs", "0"], "--epochs"),
         (["--points", "1"], "--points"),
         (["--name", "a/b"], "--name"),
@@ -203,6 +206,17 @@ def test_usage_errors_exit_2(argv, needle, tmp_path, capsys):
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_estimator_specs_and_the_printed_checks(tmp_path, capsys):
+    argv = ["run", "--epochs", "3", "--points", "2", "--logdir", str(tmp_path), "--name", "s",
+            "--estimators", "binning(n_bins=12),kde(sigma2=0.01)", "--no-tensorboard"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "DPI check:" in out and "range check:" in out
+    params = {r["estimator"]: json.loads(r["params"])
+              for r in _read_results(tmp_path / "s" / "results.csv")}
+    assert params["binning"]["n_bins"] == 12 and params["kde"]["sigma2"] == 0.01
 
 
 def test_help_lists_every_option(capsys):

@@ -156,6 +156,27 @@ def test_costly_estimators_are_subsampled():
                for e in harness.default_estimators(["dsmi"], 500))
 
 
+def test_specs_instances_and_subsamples_survive_resume(tmp_path):
+    """config.json records the resolved estimators as specs; --resume rebuilds exactly them
+    (parameters and subsample wrappers), not the defaults of their names."""
+    import json
+
+    from infoplane.estimators import KDE, Binning, Subsample
+
+    given = ["binning(n_bins=12)", Subsample(KDE(sigma2=0.01), n=200, seed=2), KDE(sigma2=0.1)]
+    s = harness.run_experiment("tishby-tanh", epochs=3, points=2, estimators=given,
+                               logdir=str(tmp_path), name="specs", tensorboard=False)
+    want = [Binning(n_bins=12), Subsample(KDE(sigma2=0.01), n=200, seed=2), KDE(sigma2=0.1)]
+    assert s.recorder.estimators == want
+    config = json.loads((tmp_path / "specs" / "config.json").read_text())
+    assert config["estimator_specs"] == [
+        "binning(n_bins=12)", "subsample(kde(sigma2=0.01), n=200, seed=2)", "kde(sigma2=0.1)"]
+    again = harness.resume_experiment(str(tmp_path / "specs"))
+    assert again.recorder.estimators == want
+    params = {r["params"] for r in infoplane.load_results(tmp_path / "specs").rows()}
+    assert len(params) == 3  # no row with default parameters was added on resume
+
+
 # ---- files, bit-identical reruns, kill and resume ------------------------------------------------
 
 RUN = ("--epochs", "120", "--points", "20", "--estimators", "binning", "--buffer", "2")
