@@ -251,7 +251,10 @@ class Recorder:
         the device does. Measured for 4096 samples and layers of widths 10, 7, 5, 4, 3, 2
         (0.51 MB): 1.7 ms per write, +2.4 ms per `record` (2.1 -> 4.5 ms, CPU). With
         ``store_activations=True`` the pending file is a hard link to the stored one (a copy
-        where the file system has no hard links): the arrays are written once.
+        where the file system has no hard links): the arrays are written once. The default
+        (None) turns itself off with a warning when one epoch of a probe set exceeds
+        `WRITE_AHEAD_MAX_MB` (64 MB, e.g. conv feature maps of a large probe); True always
+        writes.
       shard: None (default): with several local devices, spread the layers over them (or,
         with fewer layers than devices, shard each call's epochs axis); True/False: as
         `infoplane.estimate_epochs` (shard the epochs axis / one device).
@@ -293,6 +296,7 @@ class Recorder:
             raise ValueError(f"output must be 'softmax', 'logits' or None, got {output!r}.")
         if buffer < 1:
             raise ValueError(f"buffer must be at least 1, got {buffer}.")
+        self._write_ahead_auto = write_ahead is None
         write_ahead = _check_write_ahead(write_ahead, logdir, buffer)
         self.estimators = resolve_estimators(estimators, allow_empty=store_activations)
         self.schedule = _as_schedule(schedule)
@@ -544,6 +548,8 @@ class Recorder:
         if key in self._done:
             raise ValueError(f"epoch {epoch} of seed {seed} ({split}) was already recorded.")
         stored = pending = None
+        if self._wal is not None and self._store is None and self._write_ahead_auto:
+            self._limit_write_ahead(acts)
         if self._store is not None or self._wal is not None:
             host = {k: np.asarray(v) for k, v in acts.items()}  # waits for the capture
             if self._store is not None:
@@ -561,6 +567,21 @@ class Recorder:
         full = len(self._buffer) >= self.buffer * len(self.probes)
         if full or time.perf_counter() - self._buffer_t0 >= self.flush_seconds:
             self.flush()
+
+    def _limit_write_ahead(self, acts: Mapping[str, jax.Array]) -> None:
+        """The default write-ahead (``write_ahead=None``) turns itself off, with a warning,
+        when one epoch of one probe set exceeds `WRITE_AHEAD_MAX_MB`: writing that much per
+        epoch (e.g. conv feature maps of a large probe) would cost more than it protects."""
+        mb = sum(a.size * a.dtype.itemsize for a in acts.values()) / 2**20
+        if mb > WRITE_AHEAD_MAX_MB:
+            self._wal = None
+            warnings.warn(
+                f"one recorded epoch holds {mb:.0f} MB of activations, more than the "
+                f"{WRITE_AHEAD_MAX_MB} MB the default write-ahead log writes per epoch: it is "
+                f"off, so a killed process loses up to buffer={self.buffer} buffered epochs. "
+                "Pass write_ahead=True to write them anyway, buffer=1 to write each epoch's "
+                "results at once, or record fewer layers or a smaller probe.",
+                stacklevel=4)
 
     def _checked(self, split: str, activations: Mapping[str, Any]) -> dict[str, jax.Array]:
         """``{layer: (N, d) float32}`` of one probe set's activations; the first call fixes the
@@ -838,6 +859,10 @@ def aux_scalars(result, n_epochs: int) -> dict[str, np.ndarray]:
         if a.shape == (n_epochs,) and (a.dtype.kind in "fiub"):
             out[name] = a.astype(np.float64)
     return out
+
+
+#: Largest epoch (one probe set's activations, MB) the default write-ahead log writes.
+WRITE_AHEAD_MAX_MB = 64
 
 
 def _check_write_ahead(write_ahead, logdir, buffer: int) -> bool:

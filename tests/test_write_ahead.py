@@ -397,3 +397,30 @@ def test_store_activations_pending_is_a_link(data, tmp_path):
     assert not os.path.exists(pending) and store.epochs("train", 0) == [0]
     np.testing.assert_array_equal(store.read(0, "train", 0)["fc1"],
                                   np.asarray(rec.capture(model)["train"]["fc1"]))
+
+
+def test_default_write_ahead_stops_above_its_size_limit(data, tmp_path, monkeypatch):
+    """write_ahead=None does not write epochs larger than WRITE_AHEAD_MAX_MB (it warns how
+    to get the protection back); write_ahead=True writes them anyway."""
+    from infoplane import recorder
+
+    x, y = data
+    model = Net(nnx.Rngs(9))
+    monkeypatch.setattr(recorder, "WRITE_AHEAD_MAX_MB", 0.001)  # 1 kB: this epoch is ~5 kB
+    rec = Recorder(x, y, ["binning"], tmp_path, name="big", buffer=16, tensorboard=False)
+    with pytest.warns(UserWarning, match=r"write-ahead log .* off.*write_ahead=True"):
+        rec.record(0, model)
+    assert not os.path.exists(os.path.join(rec.run_dir, PENDING_DIR))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rec.record(1, model)  # warned once: no second warning, still nothing written
+    assert not os.path.exists(os.path.join(rec.run_dir, PENDING_DIR))
+    rec.close()
+    assert {r[2] for r in result_rows(rec.run_dir)} == {0, 1}
+    forced = Recorder(x, y, ["binning"], tmp_path, name="forced", buffer=16, write_ahead=True,
+                      tensorboard=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        forced.record(0, model)
+    assert pending_files(forced.run_dir) == ["train/seed0/epoch0000000.npz"]
+    forced.close()
