@@ -517,7 +517,8 @@ def test_dsmi_gets_no_dpi_marks_and_no_ceilings(tmp_path):
     with contextlib.redirect_stdout(out):
         assert main(["plot", str(d), "--kind", "panel", "-o", str(tmp_path / "p.png")]) == 0
     text = out.getvalue()
-    assert "not checked for dsmi" in text and "1 violation(s)" in text
+    assert "not checked: dsmi" in text and "1 violation(s)" in text
+    assert "range check:" in text  # the Shannon rows are also checked against 0 and H
     assert "  binning  I(X;T): 1" in text and "  dsmi " not in text
 
 
