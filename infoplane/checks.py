@@ -66,7 +66,19 @@ _ROUNDING = 1e-9
 
 
 @dataclasses.dataclass(frozen=True)
-class DPIViolation:
+class _Point:
+    """Where a check failed: one recorded epoch of one curve of a results table."""
+
+    run: str
+    seed: int
+    split: str
+    estimator: str
+    params: str
+    epoch: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DPIViolation(_Point):
     """A deeper layer whose estimate exceeds the previous layer's by more than the tolerance.
 
     Attributes:
@@ -80,12 +92,6 @@ class DPIViolation:
       units: "bits" or "nats", as in the table.
     """
 
-    run: str
-    seed: int
-    split: str
-    estimator: str
-    params: str
-    epoch: int
     quantity: str
     shallower: str
     deeper: str
@@ -299,7 +305,7 @@ def i_xt_ceiling(h_x: float, params, units: str = "bits") -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class RangeViolation:
+class RangeViolation(_Point):
     """A Shannon estimate outside [0, ceiling] by more than the tolerance.
 
     Attributes: run, seed, split, estimator, params, epoch, layer: the point; quantity:
@@ -307,12 +313,6 @@ class RangeViolation:
     H(X) / H(Y), `i_xt_ceiling` for a subsample); units: as in the table.
     """
 
-    run: str
-    seed: int
-    split: str
-    estimator: str
-    params: str
-    epoch: int
     layer: str
     quantity: str
     value: float
