@@ -34,7 +34,9 @@ _EXPORTS = {
     "capture_nnx": "infoplane.capture",
     "layer_names_linen": "infoplane.capture",
     "layer_names_nnx": "infoplane.capture",
+    "check_report": "infoplane.checks",
     "dpi_violations": "infoplane.checks",
+    "range_violations": "infoplane.checks",
     "activation_stats": "infoplane.diagnostics",
     "ceilings": "infoplane.diagnostics",
     "KDE": "infoplane.estimators",
@@ -49,6 +51,8 @@ _EXPORTS = {
     "dsmi": "infoplane.estimators",
     "knn_entropy": "infoplane.estimators",
     "ksg_mi": "infoplane.estimators",
+    "from_spec": "infoplane.estimators",
+    "to_spec": "infoplane.estimators",
     "Subsample": "infoplane.estimators.subsample",
     "PRESETS": "infoplane.harness",
     "run_experiment": "infoplane.harness",
@@ -92,7 +96,7 @@ if TYPE_CHECKING:  # static tools see the real names
         layer_names_linen,
         layer_names_nnx,
     )
-    from infoplane.checks import dpi_violations  # noqa: F401
+    from infoplane.checks import check_report, dpi_violations, range_violations  # noqa: F401
     from infoplane.diagnostics import activation_stats, ceilings  # noqa: F401
     from infoplane.estimators import (  # noqa: F401
         KDE,
@@ -105,8 +109,10 @@ if TYPE_CHECKING:  # static tools see the real names
         Probe,
         dse,
         dsmi,
+        from_spec,
         knn_entropy,
         ksg_mi,
+        to_spec,
     )
     from infoplane.estimators.subsample import Subsample  # noqa: F401
     from infoplane.harness import PRESETS, run_experiment  # noqa: F401
