@@ -463,6 +463,12 @@ def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
         config = json.load(f)
     if config.get("command") != "run":
         raise ValueError(f"{run_dir!r} was not made by `infoplane run`; it cannot be resumed.")
+    if "estimator_specs" in config and config["estimator_specs"] is None:
+        raise ValueError(
+            f"{run_dir!r} was recorded with an estimator that has no spec string (a class "
+            "outside infoplane.estimators.NAMES), so its estimators cannot be rebuilt; record "
+            "the rest with a Recorder(..., resume=True) given the same estimator instances."
+        )
     p = Preset(**{k: tuple(v) if isinstance(v, list) else v
                   for k, v in config["preset_settings"].items()})
     x, y = load_preset_data(p, config.get("data"))

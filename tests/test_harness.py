@@ -176,6 +176,14 @@ def test_specs_instances_and_subsamples_survive_resume(tmp_path):
     params = {r["params"] for r in infoplane.load_results(tmp_path / "specs").rows()}
     assert len(params) == 3  # no row with default parameters was added on resume
 
+    class MyBinning(Binning):  # a user's estimator class: it has no spec string
+        pass
+
+    harness.run_experiment("tishby-tanh", epochs=1, points=2, estimators=[MyBinning()],
+                           logdir=str(tmp_path), name="custom", tensorboard=False)
+    with pytest.raises(ValueError, match="no spec string.*Recorder"):
+        harness.resume_experiment(str(tmp_path / "custom"))
+
 
 # ---- files, bit-identical reruns, kill and resume ------------------------------------------------
 
