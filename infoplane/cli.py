@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import sys
 
@@ -531,19 +530,12 @@ def _cmd_plot(args) -> int:
     print(f"wrote {out}")
     sel = table.where(split=split) if estimator is None else table.where(
         split=split, estimator=estimator)
-    print(checks.check_report(sel, _probe_ceilings(run_dir), dpi_tolerance=args.dpi_tolerance))
+    top = None
+    if ceilings is not None:  # the figure's ceilings, in bits, as the checks take them
+        c = plot.load_ceilings(ceilings, split)
+        top = {split: {q: v for q, v in (("i_xt", c.h_x), ("i_ty", c.h_y)) if v is not None}}
+    print(checks.check_report(sel, top, dpi_tolerance=args.dpi_tolerance))
     return 0
-
-
-def _probe_ceilings(run_dir: str) -> dict | None:
-    """split -> {"i_xt": H(X), "i_ty": H(Y)} in bits from config.json (None if unreadable)."""
-    try:
-        with open(os.path.join(run_dir, "config.json")) as f:
-            probes = json.load(f)["probes"]
-        return {k: {"i_xt": float(v["h_x_bits"]), "i_ty": float(v["h_y_bits"])}
-                for k, v in probes.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
 
 
 def _cmd_board(args) -> int:

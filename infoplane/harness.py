@@ -475,9 +475,13 @@ def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
     sched = Schedule(**{k: tuple(v) if isinstance(v, list) else v
                         for k, v in config["schedule_object"].items()})
     logdir, name = os.path.split(os.path.normpath(run_dir))
-    return _run(p, x, y, sched, config["epochs"], tuple(config["seeds"]),
-                config["estimator_names"] or _LEGACY_DEFAULT_ESTIMATORS, logdir, name,
-                config["store_activations"],
+    specs = config.get("estimator_specs")
+    # exactly the first run's estimators (subsample wrappers included): instances, which _run
+    # uses as they are; runs made before estimator_specs existed go by their names
+    estimators = ([from_spec(s) for s in specs] if specs else
+                  config["estimator_names"] or _LEGACY_DEFAULT_ESTIMATORS)
+    return _run(p, x, y, sched, config["epochs"], tuple(config["seeds"]), estimators, logdir,
+                name, config["store_activations"],
                 config["subsample"], config["buffer"], config, log, progress, on_results,
                 on_metrics, resume=True)
 
@@ -512,14 +516,10 @@ def _run(p: Preset, x, y, sched: Schedule, epochs: int, seeds: tuple[int, ...], 
         probes = {"x": x[train_idx], "y": y[train_idx], "split": "train",
                   "test": (x[test_idx], y[test_idx])}
     n_probe = len(probes["y"])
-    if resume and config.get("estimator_specs"):
-        # exactly the estimators of the first run (subsample wrappers included)
-        ests = [from_spec(s) for s in config["estimator_specs"]]
-    else:
-        ests = [
-            default_estimators([e], n_probe, subsample)[0] if isinstance(e, str) else e
-            for e in (DEFAULT_ESTIMATORS if estimators is None else estimators)
-        ]
+    ests = [
+        default_estimators([e], n_probe, subsample)[0] if isinstance(e, str) else e
+        for e in (DEFAULT_ESTIMATORS if estimators is None else estimators)
+    ]
     # the resolved estimators, as specs: what --resume rebuilds (None: one has no spec)
     config = {**config, "estimator_specs": _estimator_specs(ests)}
     n_classes = int(np.max(y)) + 1
