@@ -597,7 +597,9 @@ class Recorder:
                     f"layer {k!r}: activations must have shape (N, ...) with N = {n} probe "
                     f"samples, got {tuple(v.shape)}."
                 )
-            acts[k] = v.reshape(n, -1).astype(jnp.float32)
+            if v.ndim != 2:  # conv maps etc.; (N, d) float32 arrays pass without a device op
+                v = v.reshape(n, -1)
+            acts[k] = v if v.dtype == jnp.float32 else v.astype(jnp.float32)
         names = tuple(acts)
         if self.layer_names is None:
             self.layer_names = names
@@ -677,11 +679,15 @@ class Recorder:
             return []
         t0 = time.perf_counter()
         place = self._placement()
+        groups = {split: [e for e in entries if e.split == split] for split in self.probes}
+        groups = {split: group for split, group in groups.items() if group}
+        # every stack first: a stack queued on a device behind estimation work would hold up
+        # the layers placed on the other devices
+        stacks = {split: _stack_epochs(group, self.layer_names, place)
+                  for split, group in groups.items()}
         jobs = []
-        for split in self.probes:
-            group = [e for e in entries if e.split == split]
-            if group:
-                jobs.extend(self._dispatch_group(split, group, place))
+        for split, group in groups.items():
+            jobs.extend(self._dispatch_group(split, group, stacks[split], place))
         rows: list[dict] = []
         diag: list[dict] = []
         aux: list[dict] = []
@@ -715,18 +721,18 @@ class Recorder:
             self.on_aux(aux)
         return rows
 
-    def _dispatch_group(self, split: str, group: list[_Entry], place) -> list[dict]:
+    def _dispatch_group(self, split: str, group: list[_Entry], stacks: dict[str, jax.Array],
+                        place) -> list[dict]:
         """Start the diagnostics, the finiteness check and every estimator on each layer of
-        one probe set's buffered epochs; nothing here waits for a device."""
+        one probe set's buffered epochs (``stacks``: (E, N, d) per layer, on its device);
+        nothing here waits for a device."""
         jobs = []
         for layer in self.layer_names:
-            stacked = jnp.stack([e.acts[layer] for e in group])  # (E, N, d)
+            stacked = stacks[layer]
             device = place.get(layer)
-            if device is not None:
-                stacked = jax.device_put(stacked, device)
+            stats, finite = _layer_summary(stacked)
             job = {"split": split, "group": group, "layer": layer, "stacked": stacked,
-                   "stats": _diagnostics.activation_stats(stacked),
-                   "finite": jnp.isfinite(stacked).all(), "estimates": []}
+                   "stats": stats, "finite": finite, "estimates": []}
             for i, est in enumerate(self.estimators):
                 try:
                     ctx = self._context(split, i, device)
@@ -847,6 +853,32 @@ class Recorder:
         where = self.run_dir or "memory"
         return (f"Recorder({where!r}, estimators={[e.name for e in self.estimators]}, "
                 f"probes={list(self.probes)}, rows={len(self._rows)}, pending={self.pending})")
+
+
+@jax.jit
+def _layer_summary(ts):
+    """Saturation statistics and finiteness of one layer's (E, N, d) epochs, in one call."""
+    return _diagnostics.activation_stats(ts), jnp.isfinite(ts).all()
+
+
+def _stack_epochs(group: list[_Entry], layers, place) -> dict[str, jax.Array]:
+    """Each layer's buffered epochs as one (E, N, d) array on the device it is estimated on
+    (``place[layer]``; None: the default device). Activations held in host memory (the CPU
+    backend) are stacked by NumPy, which no device queue holds up; others on their device."""
+    out = {}
+    for layer in layers:
+        arrs = [e.acts[layer] for e in group]
+        device = place.get(layer)
+        if all(_in_host_memory(a) for a in arrs):
+            out[layer] = jax.device_put(np.stack([np.asarray(a) for a in arrs]), device)
+        else:
+            stacked = jnp.stack(arrs)
+            out[layer] = stacked if device is None else jax.device_put(stacked, device)
+    return out
+
+
+def _in_host_memory(a) -> bool:
+    return isinstance(a, np.ndarray) or all(d.platform == "cpu" for d in a.devices())
 
 
 def aux_scalars(result, n_epochs: int) -> dict[str, np.ndarray]:

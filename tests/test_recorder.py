@@ -17,7 +17,7 @@ import infoplane
 from infoplane import _api
 from infoplane.estimators import KDE, AdaptiveBinning, Binning, Compressed
 from infoplane.estimators.subsample import Subsample, stratified_indices
-from infoplane.recorder import Recorder, Schedule
+from infoplane.recorder import Recorder, Schedule, _Entry, _stack_epochs
 
 
 class TinyMLP(nnx.Module):  # a user's model: nothing infoplane-specific in it
@@ -389,3 +389,16 @@ def test_aux_values_written_and_equal_direct_estimates(data, tmp_path):
     lower = [r for r in rows if r["name"] == "i_xt_lower"]
     upper = {(r["epoch"], r["layer"]): r["value"] for r in rows if r["name"] == "i_xt_upper"}
     assert all(r["value"] <= upper[(r["epoch"], r["layer"])] + 1e-6 for r in lower)
+
+
+def test_stack_epochs_on_host_and_on_device():
+    # CPU (host-memory) activations are stacked by NumPy, others by jnp.stack; same values,
+    # on the device the layer is estimated on (None: the default device)
+    ents = [_Entry(0, "train", e, {"a": jnp.full((3, 2), e, jnp.float32),
+                                   "b": np.full((3, 1), 2 * e, np.float32)}) for e in range(4)]
+    dev = jax.devices()[0]
+    out = _stack_epochs(ents, ("a", "b"), {"a": dev})
+    assert out["a"].shape == (4, 3, 2) and out["a"].devices() == {dev}
+    assert out["b"].shape == (4, 3, 1) and isinstance(out["b"], jax.Array)
+    np.testing.assert_array_equal(out["a"], np.stack([np.full((3, 2), e) for e in range(4)]))
+    np.testing.assert_array_equal(out["b"][:, 0, 0], [0, 2, 4, 6])

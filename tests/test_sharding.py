@@ -94,6 +94,13 @@ def test_sharded_recorder_equals_single_device():
             out.append(sorted((r["epoch"], r["layer"], r["estimator"], r["i_xt"], r["i_ty"])
                               for r in rec.results().rows()))
         assert out[0] == out[1] and len(out[0]) == 4 * 6 * 2
+
+        # a layer's buffered epochs are stacked onto the device it is estimated on
+        from infoplane.recorder import _Entry, _stack_epochs
+        ents = [_Entry(0, "train", e, {"l": jnp.full((5, 2), e, jnp.float32)}) for e in range(3)]
+        d3 = jax.devices()[3]
+        st = _stack_epochs(ents, ("l",), {"l": d3})["l"]
+        assert st.devices() == {d3} and np.asarray(st)[:, 0, 0].tolist() == [0, 1, 2]
         print("OK")
         """
     )
