@@ -33,7 +33,8 @@ from infoplane.recorder import Recorder
 
 
 def _trainer():
-    """The default preset's trainer, its state after one (compiling) epoch, and its data."""
+    """The default preset's trainer, ``[params, opt, keys, x, y]`` after one (compiling)
+    training epoch, and that epoch's wall time (compilation included)."""
     p = harness.PRESETS["tishby-tanh"]
     x, y = datasets.tishby_dataset()
     tr_idx, _ = datasets.train_test_split(len(y), p.train_fraction, 0)
@@ -49,7 +50,8 @@ def _trainer():
 
 
 def _train_epochs(tr, state, n: int) -> float:
-    """Median wall time of ``n`` training epochs, each blocked on as the harness does."""
+    """Median wall time of ``n`` training epochs, each blocked on as the harness does; the
+    trained params, optimizer state and keys are written back into ``state``."""
     times = []
     params, opt, keys, xt, yt = state
     for _ in range(n):

@@ -868,12 +868,9 @@ def _stack_epochs(group: list[_Entry], layers, place) -> dict[str, jax.Array]:
     out = {}
     for layer in layers:
         arrs = [e.acts[layer] for e in group]
-        device = place.get(layer)
-        if all(_in_host_memory(a) for a in arrs):
-            out[layer] = jax.device_put(np.stack([np.asarray(a) for a in arrs]), device)
-        else:
-            stacked = jnp.stack(arrs)
-            out[layer] = stacked if device is None else jax.device_put(stacked, device)
+        stacked = (np.stack([np.asarray(a) for a in arrs])
+                   if all(_in_host_memory(a) for a in arrs) else jnp.stack(arrs))
+        out[layer] = jax.device_put(stacked, place.get(layer))  # None: leaves a jax array as is
     return out
 
 
