@@ -27,18 +27,18 @@ import time
 import jax
 import jax.numpy as jnp
 
-from infoplane import datasets, harness
-from infoplane.cli import _use_cpu_cores
-from infoplane.recorder import Recorder
+from infoplane.experiments import datasets, presets, training
+from infoplane.experiments.runtime import use_cpu_cores as _use_cpu_cores
+from infoplane.recording.recorder import Recorder
 
 
 def _trainer():
     """The default preset's trainer, ``[params, opt, keys, x, y]`` after one (compiling)
     training epoch, and that epoch's wall time (compilation included)."""
-    p = harness.PRESETS["tishby-tanh"]
+    p = presets.PRESETS["tishby-tanh"]
     x, y = datasets.tishby_dataset()
     tr_idx, _ = datasets.train_test_split(len(y), p.train_fraction, 0)
-    tr = harness._trainer(p, x.shape, 2, len(tr_idx))
+    tr = training.trainer(p, x.shape, 2, len(tr_idx))
     params = tr.init(jnp.stack([jax.random.key(1)]))
     opt = jax.vmap(tr.optimizer.init)(params)
     keys = jnp.stack([jax.random.key(0)])
@@ -68,9 +68,9 @@ def _measure(estimators, tr, state, args):
     recorded epochs, so that both see the same state of a shared host. Returns per-round
     (train s/epoch, capture s/epoch, estimate s/epoch) and the first flush (with compile)."""
     x, y = datasets.tishby_dataset()
-    ests = harness.default_estimators(estimators, len(y))
+    ests = presets.default_estimators(estimators, len(y))
     rec = Recorder(x, y, ests, None, split="all", buffer=args.buffer, flush_seconds=1e9)
-    model = harness._seed_model(tr.graphdef, state[0], 0)
+    model = training.seed_model(tr.graphdef, state[0], 0)
     t_first = time.perf_counter()
     for e in range(args.buffer):  # first flush: includes compilation
         rec.record(e, model)

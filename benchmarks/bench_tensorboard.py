@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from infoplane.tensorboard import TensorBoardLogger
+from infoplane.report.tensorboard.logger import TensorBoardLogger
 
 TARGET_MS = 5.0
 ESTIMATORS = (("binning", {"n_bins": 30}), ("adaptive_binning", {"n_bins": 30}),

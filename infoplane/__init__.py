@@ -16,6 +16,14 @@ Flat public API::
 Names are imported on first use, so ``import infoplane`` (and TensorBoard loading the
 Information plane plugin, which imports this package) does not pay for JAX, flax or
 matplotlib until they are needed.
+
+The package has seven parts, each a folder with its own docstring saying what it owns and
+what it may import (README, "Layout"): ``estimators/`` (the protocol, the estimator families,
+the array API), ``store/`` (the run directory), ``report/`` (checks, diagnostics, figures,
+TensorBoard), ``recording/`` (capture and the `Recorder`), ``experiments/`` (datasets,
+presets, training, run / resume), ``dashboard/`` (the TensorBoard tab) and ``cli/``. The
+public modules `infoplane.plot`, `infoplane.datasets`, `infoplane.results` and
+`infoplane.tensorboard` are stable import paths into them.
 """
 
 from __future__ import annotations
@@ -27,18 +35,18 @@ __version__ = "0.1.0"
 
 #: Public name -> the module that defines it (a module itself when the value is None).
 _EXPORTS = {
-    "estimate": "infoplane._api",
-    "estimate_epochs": "infoplane._api",
-    "prepare": "infoplane._api",
-    "capture_linen": "infoplane.capture",
-    "capture_nnx": "infoplane.capture",
-    "layer_names_linen": "infoplane.capture",
-    "layer_names_nnx": "infoplane.capture",
-    "check_report": "infoplane.checks",
-    "dpi_violations": "infoplane.checks",
-    "range_violations": "infoplane.checks",
-    "activation_stats": "infoplane.diagnostics",
-    "ceilings": "infoplane.diagnostics",
+    "estimate": "infoplane.estimators.apply",
+    "estimate_epochs": "infoplane.estimators.apply",
+    "prepare": "infoplane.estimators.apply",
+    "capture_linen": "infoplane.recording.capture",
+    "capture_nnx": "infoplane.recording.capture",
+    "layer_names_linen": "infoplane.recording.capture",
+    "layer_names_nnx": "infoplane.recording.capture",
+    "check_report": "infoplane.report.checks",
+    "dpi_violations": "infoplane.report.checks",
+    "range_violations": "infoplane.report.checks",
+    "activation_stats": "infoplane.report.diagnostics",
+    "ceilings": "infoplane.report.diagnostics",
     "KDE": "infoplane.estimators",
     "AdaptiveBinning": "infoplane.estimators",
     "Binning": "infoplane.estimators",
@@ -54,21 +62,22 @@ _EXPORTS = {
     "from_spec": "infoplane.estimators",
     "to_spec": "infoplane.estimators",
     "Subsample": "infoplane.estimators.subsample",
-    "PRESETS": "infoplane.harness",
-    "run_experiment": "infoplane.harness",
-    "Recorder": "infoplane.recorder",
-    "Schedule": "infoplane.recorder",
-    "log_spaced_epochs": "infoplane.recorder",
-    "ActivationStore": "infoplane.results",
-    "Results": "infoplane.results",
-    "load_aux": "infoplane.results",
-    "load_diagnostics": "infoplane.results",
-    "load_metrics": "infoplane.results",
-    "load_results": "infoplane.results",
-    # submodules
+    "PRESETS": "infoplane.experiments.presets",
+    "run_experiment": "infoplane.experiments.run",
+    "Recorder": "infoplane.recording.recorder",
+    "Schedule": "infoplane.recording.schedule",
+    "log_spaced_epochs": "infoplane.recording.schedule",
+    "ActivationStore": "infoplane.store.activations",
+    "Results": "infoplane.store.results",
+    "load_aux": "infoplane.store.tables",
+    "load_diagnostics": "infoplane.store.tables",
+    "load_metrics": "infoplane.store.tables",
+    "load_results": "infoplane.store.results",
+    # public submodules
     "estimators": None,
     "datasets": None,
     "plot": None,
+    "results": None,
     "tensorboard": None,
 }
 
@@ -88,16 +97,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static tools see the real names
-    from infoplane import datasets, estimators, plot, tensorboard  # noqa: F401
-    from infoplane._api import estimate, estimate_epochs, prepare  # noqa: F401
-    from infoplane.capture import (  # noqa: F401
-        capture_linen,
-        capture_nnx,
-        layer_names_linen,
-        layer_names_nnx,
-    )
-    from infoplane.checks import check_report, dpi_violations, range_violations  # noqa: F401
-    from infoplane.diagnostics import activation_stats, ceilings  # noqa: F401
+    from infoplane import datasets, estimators, plot, results, tensorboard  # noqa: F401
     from infoplane.estimators import (  # noqa: F401
         KDE,
         AdaptiveBinning,
@@ -114,18 +114,29 @@ if TYPE_CHECKING:  # static tools see the real names
         ksg_mi,
         to_spec,
     )
+    from infoplane.estimators.apply import estimate, estimate_epochs, prepare  # noqa: F401
     from infoplane.estimators.subsample import Subsample  # noqa: F401
-    from infoplane.harness import PRESETS, run_experiment  # noqa: F401
-    from infoplane.recorder import Recorder, Schedule, log_spaced_epochs  # noqa: F401
-    from infoplane.results import (  # noqa: F401
-        ActivationStore,
-        Results,
-        load_aux,
-        load_diagnostics,
-        load_metrics,
-        load_results,
+    from infoplane.experiments.presets import PRESETS  # noqa: F401
+    from infoplane.experiments.run import run_experiment  # noqa: F401
+    from infoplane.recording.capture import (  # noqa: F401
+        capture_linen,
+        capture_nnx,
+        layer_names_linen,
+        layer_names_nnx,
     )
+    from infoplane.recording.recorder import Recorder  # noqa: F401
+    from infoplane.recording.schedule import Schedule, log_spaced_epochs  # noqa: F401
+    from infoplane.report.checks import (  # noqa: F401
+        check_report,
+        dpi_violations,
+        range_violations,
+    )
+    from infoplane.report.diagnostics import activation_stats, ceilings  # noqa: F401
+    from infoplane.store.activations import ActivationStore  # noqa: F401
+    from infoplane.store.results import Results, load_results  # noqa: F401
+    from infoplane.store.tables import load_aux, load_diagnostics, load_metrics  # noqa: F401
 
-__all__ = sorted(k for k in _EXPORTS if k not in ("datasets", "plot", "tensorboard")) + [
+__all__ = sorted(k for k in _EXPORTS
+                 if k not in ("datasets", "plot", "results", "tensorboard")) + [
     "__version__"
 ]

@@ -54,7 +54,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from infoplane.tensorboard import json_safe
+from infoplane.report.tensorboard.format import json_safe
 
 PLUGIN_NAME = "infoplane"
 TAB_NAME = "Information plane"

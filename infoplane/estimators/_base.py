@@ -174,7 +174,8 @@ def dataclass_params(obj) -> tuple:
 
 
 def make_probe(x, y) -> Probe:
-    """Validate-free construction of a `Probe` from host arrays (see `infoplane._validate`).
+    """Validate-free construction of a `Probe` from host arrays (checks:
+    `infoplane.estimators.validate`).
 
     ``x``: (N, ...) inputs (any trailing shape; rows are compared exactly to find repeats).
     ``y``: (N,) integer labels (any integer values; re-coded to 0..C-1 in sorted order).

@@ -1,0 +1,79 @@
+"""What the commands share: the usage error (one line on stderr, exit code 2), the
+``--estimators`` parser, the printed table of results, progress lines and the JAX set-up."""
+
+from __future__ import annotations
+
+from infoplane.experiments import runtime
+
+__all__ = ["TABLE_MAX_ROWS", "UsageError", "log", "parse_estimators", "print_table",
+           "setup_jax"]
+
+#: At most this many recorded epochs are shown in the printed table (all are in results.csv).
+TABLE_MAX_ROWS = 12
+
+
+class UsageError(Exception):
+    """A bad option value: reported as one line on stderr, exit code 2."""
+
+
+def parse_estimators(spec: str) -> list[str]:
+    """``--estimators``: comma-separated names or specs (``dsmi(sigma=1.0)``), each checked
+    by building its estimator."""
+    from infoplane.estimators import NAMES, from_spec, split_specs
+
+    try:
+        specs = split_specs(spec)
+        names = [from_spec(s).name for s in specs]
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"--estimators: {err}") from None
+    if not specs:
+        raise UsageError(f"no estimator given; valid names: {', '.join(NAMES)}")
+    if len(set(names)) != len(names):
+        raise UsageError(
+            f"estimator listed twice in {spec!r}; to compare two parameter settings of one "
+            "estimator, add the second later with `infoplane estimate`."
+        )
+    return specs
+
+
+def print_table(rows: list[dict], layers, out) -> None:
+    """Per estimator and split (first seed): rows = recorded epochs (at most TABLE_MAX_ROWS),
+    columns = layers."""
+    if not rows:
+        return
+    first_seed = rows[0]["seed"]
+    by_est: dict[tuple, dict] = {}
+    for r in rows:
+        if r["seed"] == first_seed:
+            by_est.setdefault((r["estimator"], r["split"]), {})[(r["epoch"], r["layer"])] = r
+    width = max(11, *(len(layer) + 2 for layer in layers))
+    for (est, split), cells in by_est.items():
+        epochs = sorted({e for e, _ in cells})
+        if len(epochs) > TABLE_MAX_ROWS:
+            pick = {
+                round(i * (len(epochs) - 1) / (TABLE_MAX_ROWS - 1)) for i in range(TABLE_MAX_ROWS)
+            }
+            epochs = [epochs[i] for i in sorted(pick)]
+        units = next(iter(cells.values()))["units"]
+        print(f"\n{est} ({split}, seed {first_seed}): I(X;T)/I(T;Y) in {units}", file=out)
+        print("  epoch" + "".join(f"{layer:>{width}}" for layer in layers), file=out)
+        for e in epochs:
+            line = f"{e:>7}"
+            for layer in layers:
+                r = cells.get((e, layer))
+                line += f"{r['i_xt']:.2f}/{r['i_ty']:.2f}".rjust(width) if r else " " * width
+            print(line, file=out)
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def setup_jax() -> None:
+    """The CPU cores as JAX devices and the compilation cache (`infoplane.experiments.runtime`);
+    a bad ``INFOPLANE_CPU_DEVICES`` is a usage error."""
+    try:
+        runtime.use_cpu_cores()
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    runtime.enable_compilation_cache()

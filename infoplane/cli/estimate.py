@@ -1,0 +1,59 @@
+"""``infoplane estimate RUN_DIR``: re-estimate a finished run's stored activations with other
+estimators (`infoplane.experiments.reestimate`)."""
+
+from __future__ import annotations
+
+import sys
+
+from infoplane.cli._common import UsageError, parse_estimators, print_table, setup_jax
+
+__all__ = ["add_parser", "cmd_estimate"]
+
+
+def add_parser(sub) -> None:
+    """The ``estimate`` subcommand and its options."""
+    from infoplane.cli.run import costly_help
+    from infoplane.estimators import NAMES
+
+    costly = costly_help()
+    est = sub.add_parser(
+        "estimate",
+        help="re-estimate a finished run's stored activations with other estimators",
+        description=(
+            "Read RUN_DIR/activations/ (written by `infoplane run --store-activations`), "
+            "estimate every stored epoch and layer with each estimator, and append the rows to "
+            "RUN_DIR/results.csv. An estimator already in results.csv with the same parameters "
+            "is refused."
+        ),
+    )
+    est.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/NAME")
+    est.add_argument("--estimators", required=True,
+                     help=f"comma-separated estimators from: {', '.join(NAMES)}, names or "
+                     "specs with parameters such as 'dsmi(sigma=1.0)' (see `infoplane run "
+                     "--help`)")
+    est.add_argument("--subsample", type=int, default=None,
+                     help="probe subset size for the costly estimators (compressed, dsmi); 0 = "
+                     f"all (default: {costly})")
+
+
+def cmd_estimate(args) -> int:
+    from infoplane.cli.progress import Progress
+    from infoplane.experiments.reestimate import Reestimation
+
+    names = parse_estimators(args.estimators)
+    setup_jax()
+    run_dir = args.run_dir
+    try:
+        job = Reestimation(run_dir, names, args.subsample)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    print(f"infoplane estimate {run_dir}: {len(job.entries)} stored epochs, estimators "
+          f"{', '.join(names)}", flush=True)
+    bar = Progress(len(job.entries), "estimating")
+    try:
+        rec = job.run(progress=bar)
+    finally:
+        bar.close()
+    print_table(rec.results().rows(), rec.layer_names or (), sys.stdout)
+    print(f"appended {len(rec.results())} rows to {job.results_path}")
+    return 0

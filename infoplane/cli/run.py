@@ -1,0 +1,236 @@
+"""``infoplane run``: train a preset network, record its layers and estimate their
+information plane (`infoplane.experiments.run`); ``--resume`` continues a run directory."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+
+from infoplane.cli._common import UsageError, log, parse_estimators, print_table, setup_jax
+
+__all__ = ["add_parser", "check_args", "cmd_run", "costly_help", "parse_schedule",
+           "parse_seeds", "report"]
+
+
+def costly_help() -> str:
+    """The default subsample sizes of the costly estimators, for the ``--subsample`` help."""
+    from infoplane.experiments.presets import COSTLY
+
+    return ", ".join(f"{k} {v}" for k, v in COSTLY.items())
+
+
+def add_parser(sub) -> None:
+    """The ``run`` subcommand and its options."""
+    from infoplane.estimators import NAMES
+    from infoplane.experiments.presets import DEFAULT_ESTIMATORS, PRESETS
+
+    presets = "; ".join(f"{p.name}: {p.description} ({p.epochs} epochs)" for p in PRESETS.values())
+    run = sub.add_parser(
+        "run",
+        help="train a preset network, record its layers and estimate their information plane",
+        description=(
+            "Train a preset network with optax (several seeds together), record every layer "
+            "at the scheduled epochs and estimate I(X;T) and I(T;Y) of every layer with each "
+            "estimator. Writes LOGDIR/NAME/: config.json (everything needed to reproduce), "
+            "results.csv (one row per seed, split, epoch, layer and estimator, appended as it "
+            "goes), metrics.csv (accuracy and loss), checkpoints/ (for --resume) and, with "
+            "--store-activations, activations/ (for `infoplane estimate`). Presets: " + presets
+        ),
+        epilog=(
+            "examples: infoplane run;  infoplane run --preset tishby-relu --seeds 3 "
+            "--estimators binning,kde --name relu;  infoplane run --preset digits-cnn;  "
+            "infoplane run --preset data --data mine.npz;  infoplane run --resume runs/relu"
+        ),
+    )
+    run.add_argument("--preset", default="tishby-tanh",
+                     help=f"experiment: {', '.join(PRESETS)} (default: %(default)s)")
+    run.add_argument("--epochs", type=int, default=None,
+                     help="training epochs (default: the preset's, 3000 for tishby-*)")
+    run.add_argument("--points", type=int, default=None,
+                     help="number of log-spaced epochs to record, from 0 (before training) to "
+                     "EPOCHS; rounding may merge a few early ones (default: the preset's, 20)")
+    run.add_argument("--schedule", default="log",
+                     help="which epochs to record: 'log' (log-spaced, --points of them), 'every' "
+                     "(every epoch) or a comma-separated list of epochs (default: %(default)s)")
+    run.add_argument("--estimators", default=",".join(DEFAULT_ESTIMATORS),
+                     help=f"comma-separated estimators from: {', '.join(NAMES)}, each a name "
+                     "(default parameters) or a spec with parameters, e.g. 'kde(sigma2=0.01)' "
+                     "or \"compressed(noise='absolute', dim=3)\" (quote the list in the "
+                     "shell); every parameter is recorded in the params column of results.csv "
+                     "(default: %(default)s)")
+    costly = costly_help()
+    run.add_argument("--subsample", type=int, default=None,
+                     help="the costly estimators (compressed, dsmi) see a stratified subset of "
+                     "this many probe samples, the same at every epoch, recorded in their "
+                     f"params; 0 = the whole probe (default: {costly})")
+    run.add_argument("--seed", type=int, default=0,
+                     help="first seed: initial weights, minibatch order and the train/test "
+                     "split (default: %(default)s)")
+    run.add_argument("--seeds", default="1",
+                     help="a count N (seeds SEED..SEED+N-1) or a comma-separated list of seeds, "
+                     "trained together with jax.vmap; the split is drawn with the first "
+                     "(default: %(default)s)")
+    run.add_argument("--data", default=None,
+                     help="an .npz file with arrays x (N, ...) and y (N,) for --preset data "
+                     "(given alone, it selects that preset)")
+    run.add_argument("--logdir", default="runs",
+                     help="directory that holds the run directories (default: %(default)s)")
+    run.add_argument("--name", default=None,
+                     help="run directory name under LOGDIR (default: PRESET-YYYYmmdd-HHMMSS); "
+                     "an existing directory is never overwritten")
+    run.add_argument("--resume", default=None, metavar="RUN_DIR",
+                     help="continue RUN_DIR from its last checkpoint with its own settings (other "
+                     "options are ignored): no epoch is duplicated or missing")
+    run.add_argument("--store-activations", action="store_true",
+                     help="also save every recorded activation (activations/, opt-in, can be "
+                     "large) so `infoplane estimate` can re-estimate the run later")
+    run.add_argument("--buffer", type=int, default=None,
+                     help="recorded epochs estimated together in one batched call (default: 1, "
+                     "each recorded epoch written and checkpointed at once; 16 with --schedule "
+                     "every, about twice the throughput). A killed run loses at most the epoch "
+                     "in flight either way: buffered epochs wait in RUN_DIR/pending/ and "
+                     "--resume estimates them first")
+    run.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                     help="do not write TensorBoard event files into the run directory")
+    run.add_argument("--image-every", type=int, default=5,
+                     help="redraw the information-plane image in TensorBoard after this many "
+                     "recorded epochs; 0 = only at the end (default: %(default)s)")
+
+
+def parse_seeds(args) -> list[int]:
+    spec = args.seeds.strip()
+    try:
+        if "," in spec:
+            seeds = [int(v) for v in spec.split(",") if v.strip()]
+        else:
+            count = int(spec)
+            if count < 1:
+                raise UsageError(f"--seeds must be a count >= 1 or a list, got {spec!r}")
+            seeds = list(range(args.seed, args.seed + count))
+    except ValueError:
+        raise UsageError(
+            f"--seeds must be a count (e.g. 3) or a comma-separated list (e.g. 0,4,7), got {spec!r}"
+        ) from None
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UsageError(f"--seeds must be distinct non-negative integers, got {spec!r}")
+    return seeds
+
+
+def parse_schedule(spec: str):
+    if spec in ("log", "every"):
+        return spec
+    try:
+        epochs = [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(
+            f"--schedule must be 'log', 'every' or a list of epochs like 0,10,100; got {spec!r}"
+        ) from None
+    if not epochs or min(epochs) < 0:
+        raise UsageError(f"--schedule epochs must be >= 0, got {spec!r}")
+    return epochs
+
+
+def check_args(args) -> list[str]:
+    from infoplane.experiments.presets import PRESETS
+
+    if args.data is not None and args.preset == "tishby-tanh":
+        args.preset = "data"
+    if args.preset not in PRESETS:
+        raise UsageError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
+    if args.preset == "data" and args.data is None:
+        raise UsageError("--preset data needs --data FILE.npz (arrays x and y)")
+    if args.data is not None and args.preset != "data":
+        raise UsageError(f"--data is used by --preset data, not {args.preset!r}")
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.points is not None and args.points < 2:
+        raise UsageError(f"--points must be at least 2, got {args.points}")
+    if args.subsample is not None and args.subsample < 0:
+        raise UsageError(f"--subsample must be >= 0, got {args.subsample}")
+    if args.buffer is not None and args.buffer < 1:
+        raise UsageError(f"--buffer must be at least 1, got {args.buffer}")
+    if args.name is not None and (not args.name or os.sep in args.name or args.name in (".", "..")):
+        raise UsageError(f"--name must be a plain directory name, got {args.name!r}")
+    return parse_estimators(args.estimators)
+
+
+def cmd_run(args) -> int:
+    from infoplane.experiments import presets
+    from infoplane.experiments import run as experiment
+
+    setup_jax()
+    from infoplane.cli.progress import Progress
+
+    if args.resume is not None:
+        if not os.path.isdir(args.resume):
+            raise UsageError(f"--resume: {args.resume!r} is not a directory")
+        bar = Progress(1, "training")
+        try:
+            summary = experiment.resume_experiment(args.resume, log=log, progress=bar)
+        except (FileNotFoundError, ValueError) as err:
+            raise UsageError(str(err)) from None
+        finally:
+            bar.close()
+        return report(summary)
+    est_names = check_args(args)
+    seeds = parse_seeds(args)
+    schedule = parse_schedule(args.schedule)
+    name = args.name or f"{args.preset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    run_dir = os.path.join(args.logdir, name)
+    if os.path.exists(run_dir):
+        print(
+            f"infoplane run: error: run directory {run_dir!r} already exists and is never "
+            "overwritten; choose another name with --name, or continue it with --resume "
+            f"{run_dir}",
+            file=sys.stderr,
+        )
+        return 1
+    preset = presets.PRESETS[args.preset]
+    epochs = preset.epochs if args.epochs is None else args.epochs
+    print(
+        f"infoplane run {name}: preset {args.preset}, {epochs} epochs, seeds "
+        f"{','.join(map(str, seeds))}, estimators {', '.join(est_names)} -> {run_dir}",
+        flush=True,
+    )
+    bar = Progress(epochs, "training")
+    try:
+        summary = experiment.run_experiment(
+            args.preset, epochs=args.epochs, points=args.points, schedule=schedule,
+            estimators=est_names, seeds=seeds, data=args.data, logdir=args.logdir, name=name,
+            store_activations=args.store_activations, subsample=args.subsample,
+            buffer=args.buffer, log=log, progress=bar, argv=args.argv,
+            tensorboard=args.tensorboard, image_every=args.image_every,
+        )
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        raise UsageError(str(err).strip("'\"")) from None
+    finally:
+        bar.close()
+    return report(summary)
+
+
+def report(summary) -> int:
+    from infoplane.report import checks
+
+    rec = summary.recorder
+    table = rec.results()
+    rows = table.rows()
+    print_table(rows, rec.layer_names or (), sys.stdout)
+    if len(table):
+        print("\n" + checks.check_report(table, rec.ceilings))
+    for seed, m in summary.final.items():
+        acc = ", ".join(f"{k} {v:.4f}" for k, v in m.items())
+        print(f"\nfinal metrics, seed {seed}: {acc}")
+    t = summary.timings
+    print(
+        f"time: training {t['train']:.1f} s, recording {t['capture']:.1f} s, estimation "
+        f"{t['estimate']:.1f} s, checkpoints {t['checkpoint']:.1f} s, total {t['total']:.1f} s"
+    )
+    for err in rec.errors:
+        print(f"warning: estimation failed and was skipped: {err}")
+    if summary.run_dir:
+        print(f"wrote {summary.run_dir}/ (config.json, results.csv, metrics.csv, "
+              "diagnostics.csv, TensorBoard events, checkpoints/)")
+        print(f"figures: infoplane plot {summary.run_dir}    live view: infoplane board "
+              f"{os.path.dirname(summary.run_dir) or '.'}")
+    return 0

@@ -1,0 +1,325 @@
+"""Running an experiment: `run_experiment` trains a preset network with optax (several seeds
+together), records it with a `infoplane.Recorder` at the scheduled epochs, checkpoints the
+training state and writes a run directory (`infoplane.store.layout`); `resume_experiment`
+continues one. ``infoplane run`` (`infoplane.cli.run`) is its command-line front end.
+
+Resume: after every flush of the recorder (results on disk up to epoch e) the training state
+(every seed's parameters, optimiser state and PRNG key) is saved with orbax at epoch e. A
+resumed run restores the newest checkpoint, drops rows of later epochs from results.csv and
+metrics.csv, and trains on from e + 1: deterministic, so it writes exactly what the killed run
+would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from infoplane.estimators import from_spec, to_spec
+from infoplane.experiments import datasets
+from infoplane.experiments.checkpoints import checkpoint_manager, truncate_for_resume
+from infoplane.experiments.checkpoints import restore as restore_checkpoint
+from infoplane.experiments.checkpoints import save as save_checkpoint
+from infoplane.experiments.presets import (
+    DEFAULT_ESTIMATORS,
+    LEGACY_DEFAULT_ESTIMATORS,
+    Preset,
+    check_preset,
+    default_estimators,
+    load_preset_data,
+)
+from infoplane.experiments.training import seed_model
+from infoplane.experiments.training import trainer as make_trainer
+from infoplane.recording.recorder import Recorder
+from infoplane.recording.schedule import Schedule
+from infoplane.store import layout
+from infoplane.store.config import read_config
+
+__all__ = ["RunSummary", "resume_experiment", "run_experiment"]
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """What `run_experiment` returns: the run directory (None in memory), the recorder (its
+    `results()` hold every row of this process), final metrics per seed, timings (seconds:
+    "train", "capture", "estimate", "checkpoint", "total") and the epoch it resumed from."""
+
+    run_dir: str | None
+    recorder: Recorder
+    final: dict[int, dict[str, float]]
+    timings: dict[str, float]
+    resumed_from: int | None = None
+    config: dict = dataclasses.field(default_factory=dict)
+
+
+def _parse_seeds(seeds) -> tuple[int, ...]:
+    if isinstance(seeds, int):
+        seeds = (seeds,)
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be distinct non-negative integers, got {seeds}.")
+    return seeds
+
+
+def run_experiment(
+    preset: str = "tishby-tanh",
+    *,
+    epochs: int | None = None,
+    points: int | None = None,
+    schedule: Sequence[int] | str | None = None,
+    estimators: Sequence[Any] | None = None,
+    seeds: Sequence[int] | int = (0,),
+    data: str | None = None,
+    logdir: str | None = "runs",
+    name: str | None = None,
+    store_activations: bool = False,
+    subsample: int | None = None,
+    buffer: int | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_results: Callable[[list[dict]], None] | None = None,
+    on_metrics: Callable[[list[dict]], None] | None = None,
+    argv: Sequence[str] | None = None,
+    tensorboard: bool = True,
+    image_every: int = 5,
+) -> RunSummary:
+    """Train a preset for every seed (together, vmapped) and record its information plane.
+
+    Args:
+      preset: a name in `PRESETS`. epochs/points: training epochs and recorded log-spaced
+        points (preset defaults when None). schedule: "log" (default), "every" (every epoch),
+        or an explicit list of epochs in [0, epochs] (0 = before training).
+      estimators: names or instances (default: `DEFAULT_ESTIMATORS`); the costly ones named
+        here are subsampled (``subsample`` rows; None: `COSTLY` sizes; 0: never), see
+        `default_estimators`.
+      seeds: seeds of the initialisation and the minibatch order, trained together. The
+        train/test split is drawn once with the first seed (all seeds see the same data).
+      data: the ``.npz`` file of the "data" preset. logdir/name: the run directory
+        (logdir None: nothing written, no checkpoints).
+      store_activations: keep the recorded activations for ``infoplane estimate``.
+      tensorboard: write TensorBoard event files into the run directory; image_every: the
+        information-plane image is redrawn after this many recorded epochs (0: at the end).
+      buffer: recorded epochs estimated together. None: 1 (each recorded epoch is estimated,
+        written and checkpointed before training goes on) unless ``schedule="every"``, where
+        16 (batched, about twice the throughput). Either way a killed run loses at most the
+        epoch in flight: buffered epochs are in the Recorder's write-ahead log (``pending/``)
+        and ``--resume`` estimates them first.
+      log: receives progress lines; progress(epoch, total) is called after every epoch.
+    """
+    p = check_preset(preset)
+    epochs = p.epochs if epochs is None else int(epochs)
+    points = p.points if points is None else int(points)
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    if points < 2:
+        raise ValueError(f"points must be at least 2, got {points}.")
+    seeds = _parse_seeds(seeds)
+    if schedule is None or schedule == "log":
+        sched = Schedule.log_spaced(epochs, points)
+    elif schedule == "every":
+        sched = Schedule()
+    else:
+        sched = Schedule.explicit(schedule)
+        if sched.epochs[-1] > epochs:
+            raise ValueError(f"schedule epochs must lie in [0, {epochs}], got {sched.epochs[-1]}.")
+    if buffer is None:
+        buffer = 16 if schedule == "every" else 1
+    x, y = load_preset_data(p, data)
+    config = {
+        "command": "run",
+        "preset": p.name,
+        "preset_settings": dataclasses.asdict(p),
+        "data": None if data is None else os.path.abspath(data),
+        "epochs": epochs,
+        "points": points,
+        "seeds": list(seeds),
+        "subsample": subsample,
+        "store_activations": bool(store_activations),
+        "tensorboard": bool(tensorboard),
+        "image_every": int(image_every),
+        "estimator_names": None if estimators is None else _estimator_specs(estimators),
+        "versions": _versions(),
+        "argv": list(argv or []),
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    return _run(p, x, y, sched, epochs, seeds, estimators, logdir, name, store_activations,
+                subsample, buffer, config, log, progress, on_results, on_metrics, resume=False)
+
+
+def _estimator_specs(estimators) -> list[str] | None:
+    """Specs of estimators given as names, specs or instances (None: one has no spec)."""
+    try:
+        return [e if isinstance(e, str) else to_spec(e) for e in estimators]
+    except ValueError:
+        return None
+
+
+def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
+                      on_metrics=None) -> RunSummary:
+    """Continue a killed (or finished) run directory from its newest checkpoint."""
+    if not os.path.isfile(os.path.join(run_dir, layout.CONFIG_FILE)):
+        raise FileNotFoundError(
+            f"{run_dir!r} is not a run directory (no config.json): pass the directory "
+            "`infoplane run` created, e.g. runs/tishby-tanh-20261124-101500."
+        )
+    config = read_config(run_dir)
+    if config.get("command") != "run":
+        raise ValueError(f"{run_dir!r} was not made by `infoplane run`; it cannot be resumed.")
+    if "estimator_specs" in config and config["estimator_specs"] is None:
+        raise ValueError(
+            f"{run_dir!r} was recorded with an estimator that has no spec string (a class "
+            "outside infoplane.estimators.NAMES), so its estimators cannot be rebuilt; record "
+            "the rest with a Recorder(..., resume=True) given the same estimator instances."
+        )
+    p = Preset(**{k: tuple(v) if isinstance(v, list) else v
+                  for k, v in config["preset_settings"].items()})
+    x, y = load_preset_data(p, config.get("data"))
+    sched = Schedule(**{k: tuple(v) if isinstance(v, list) else v
+                        for k, v in config["schedule_object"].items()})
+    logdir, name = os.path.split(os.path.normpath(run_dir))
+    specs = config.get("estimator_specs")
+    # exactly the first run's estimators (subsample wrappers included): instances, which _run
+    # uses as they are; runs made before estimator_specs existed go by their names
+    estimators = ([from_spec(s) for s in specs] if specs else
+                  config["estimator_names"] or LEGACY_DEFAULT_ESTIMATORS)
+    return _run(p, x, y, sched, config["epochs"], tuple(config["seeds"]), estimators, logdir,
+                name, config["store_activations"],
+                config["subsample"], config["buffer"], config, log, progress, on_results,
+                on_metrics, resume=True)
+
+
+def _hparams(p: Preset, config: dict, ests) -> dict:
+    """The run's hyper-parameters for TensorBoard's HPARAMS tab (scalars only)."""
+    return {"preset": p.name, "model": p.model, "activation": p.activation,
+            "hidden": "-".join(map(str, p.hidden)), "learning_rate": p.learning_rate,
+            "batch_size": p.batch_size, "epochs": int(config["epochs"]),
+            "seeds": len(config["seeds"]), "estimators": ",".join(e.name for e in ests)}
+
+
+def _versions() -> dict:
+    import flax
+
+    from infoplane import __version__
+
+    return {"infoplane": __version__, "jax": jax.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def _run(p: Preset, x, y, sched: Schedule, epochs: int, seeds: tuple[int, ...], estimators,
+         logdir, name, store_activations, subsample, buffer, config, log, progress,
+         on_results, on_metrics, *, resume: bool) -> RunSummary:
+    log = log or (lambda _m: None)
+    t_start = time.perf_counter()
+    train_idx, test_idx = datasets.train_test_split(len(y), p.train_fraction, seeds[0])
+    if p.probe == "all":
+        probes = {"x": x, "y": y, "split": "all", "test": None}
+    else:
+        probes = {"x": x[train_idx], "y": y[train_idx], "split": "train",
+                  "test": (x[test_idx], y[test_idx])}
+    n_probe = len(probes["y"])
+    ests = [
+        default_estimators([e], n_probe, subsample)[0] if isinstance(e, str) else e
+        for e in (DEFAULT_ESTIMATORS if estimators is None else estimators)
+    ]
+    # the resolved estimators, as specs: what --resume rebuilds (None: one has no spec)
+    config = {**config, "estimator_specs": _estimator_specs(ests)}
+    n_classes = int(np.max(y)) + 1
+    name = name or f"{p.name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    config = {**config, "run": name, "schedule_object": dataclasses.asdict(sched),
+              "buffer": buffer, "n_classes": n_classes, "train_size": int(len(train_idx)),
+              "test_size": int(len(test_idx))}
+    if resume and logdir is not None:
+        run_dir = os.path.join(logdir, name)
+        ckpt_epoch = truncate_for_resume(run_dir)
+    recorder = Recorder(
+        probes["x"], probes["y"], ests, logdir, name=name, split=probes["split"],
+        test=probes["test"], schedule=sched, buffer=buffer,
+        store_activations=store_activations, config=config, on_results=on_results,
+        on_metrics=on_metrics, resume=resume, tensorboard=config.get("tensorboard", True),
+        image_every=config.get("image_every", 5), hparams=_hparams(p, config, ests),
+    )
+    trainer = make_trainer(p, tuple(x.shape), n_classes, len(train_idx))
+    x_train, y_train = jnp.asarray(x[train_idx]), jnp.asarray(y[train_idx])
+    x_test, y_test = jnp.asarray(x[test_idx]), jnp.asarray(y[test_idx])
+    pairs = [jax.random.split(jax.random.key(s)) for s in seeds]  # (shuffling, init) per seed
+    keys, init_keys = jnp.stack([k[0] for k in pairs]), jnp.stack([k[1] for k in pairs])
+    params = trainer.init(init_keys)
+    opt_state = jax.vmap(trainer.optimizer.init)(params)
+    state = {"params": params, "opt_state": opt_state, "keys": jax.random.key_data(keys)}
+    start = 0
+    mgr = checkpoint_manager(recorder.run_dir) if recorder.run_dir else None
+    resumed_from = None
+    if resume and mgr is not None:
+        restored = restore_checkpoint(mgr, state)
+        if restored is not None and restored[0] == ckpt_epoch:
+            resumed_from, state = restored
+            start = resumed_from + 1
+            log(f"resuming {recorder.run_dir} after epoch {resumed_from}")
+        else:
+            log(f"no checkpoint in {recorder.run_dir}: starting from epoch 0")
+    params, opt_state = state["params"], state["opt_state"]
+    keys = jax.random.wrap_key_data(state["keys"])
+
+    t_ckpt = 0.0
+    t_train = 0.0
+    final: dict[int, dict[str, float]] = {}
+
+    saved = [resumed_from]
+
+    def checkpoint(epoch):
+        nonlocal t_ckpt
+        if mgr is None or saved[-1] == epoch:
+            return
+        saved.append(epoch)
+        t0 = time.perf_counter()
+        save_checkpoint(mgr, epoch, {"params": params, "opt_state": opt_state,
+                           "keys": jax.random.key_data(keys)})
+        t_ckpt += time.perf_counter() - t0
+
+    report_every = max(1, epochs // 10)
+    for e in range(start, epochs + 1):
+        if e > 0:
+            t0 = time.perf_counter()
+            params, opt_state, keys, loss = trainer.epoch(params, opt_state, keys, x_train,
+                                                          y_train)
+            jax.block_until_ready(loss)  # honest timings: the epoch is done here
+            t_train += time.perf_counter() - t0
+        report = e > 0 and (e % report_every == 0 or e == epochs)
+        if e in sched or report:
+            tr = trainer.evaluate(params, x_train, y_train)
+            te = trainer.evaluate(params, x_test, y_test) if len(test_idx) else None
+            for s_i, s in enumerate(seeds):
+                m = {"train_acc": float(tr[0][s_i]), "train_loss": float(tr[1][s_i])}
+                if te is not None:
+                    m.update(test_acc=float(te[0][s_i]), test_loss=float(te[1][s_i]))
+                final[s] = m
+                if e in sched:
+                    recorder.log_metrics(e, m, seed=s)
+                    recorder.record(e, seed_model(trainer.graphdef, params, s_i), seed=s)
+            if e in sched and recorder.pending == 0:  # results on disk up to e: state safe
+                checkpoint(e)
+        if progress is not None:
+            progress(e, epochs)
+        if report:
+            m = final[seeds[0]]
+            log(f"  epoch {e:>{len(str(epochs))}}/{epochs}  loss {m['train_loss']:.3g}  "
+                f"train acc {m['train_acc']:.4f}  test acc {m.get('test_acc', float('nan')):.4f}"
+                f"  ({time.perf_counter() - t_start:.1f} s)")
+    recorder.flush()
+    checkpoint(epochs)
+    recorder.close()
+    timings = {"train": t_train, **recorder.seconds, "checkpoint": t_ckpt,
+               "total": time.perf_counter() - t_start}
+    return RunSummary(recorder.run_dir, recorder, final, timings, resumed_from, config)
+

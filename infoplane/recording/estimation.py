@@ -1,0 +1,211 @@
+"""Estimating a `Recorder`'s buffered epochs (`Estimation`): every (probe set, layer,
+estimator) computation is dispatched before any is waited for, so they overlap on the
+available devices (`infoplane.recording.placement`); then the results are collected in order
+into rows (hash collisions recomputed, a failing estimator reported and skipped).
+
+Epochs are batched with ``vmap`` / ``lax.map`` (`infoplane.estimate_epochs`) in chunks of
+``buffer`` epochs and then single epochs, so each layer width compiles at most twice, never
+once per epoch.
+
+Rows (`infoplane.store.tables`): one result row per (seed, split, epoch, layer, estimator),
+the saturation statistics of each layer (`infoplane.report.diagnostics`) and every
+auxiliary scalar of an estimate (`aux_scalars`).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from infoplane.estimators._base import Estimator
+from infoplane.estimators.apply import dispatch_prepared, finish_prepared, prepare
+from infoplane.estimators.validate import check_activations
+from infoplane.recording.buffer import Entry
+from infoplane.recording.placement import stack_epochs
+from infoplane.report import diagnostics as _diagnostics
+
+__all__ = ["Estimation", "aux_scalars", "params_json"]
+
+
+def params_json(est: Estimator) -> str:
+    """The ``params`` column of an estimator's result rows: `Estimate.metadata` (name, units,
+    every parameter) as JSON with sorted keys."""
+    meta = {"estimator": est.name, "units": est.units, **dict(est.params())}
+    return json.dumps(meta, sort_keys=True, default=str)
+
+
+def aux_scalars(result, n_epochs: int) -> dict[str, np.ndarray]:
+    """The auxiliary values of a batched `Estimate` that are one number per epoch:
+    ``{name: (E,) float64}``, names sorted; other shapes (per-unit or per-class arrays) are
+    left out."""
+    out = {}
+    for name in sorted(result.aux):
+        a = np.asarray(result.aux[name])
+        if a.shape == (n_epochs,) and (a.dtype.kind in "fiub"):
+            out[name] = a.astype(np.float64)
+    return out
+
+
+@jax.jit
+def _layer_summary(ts):
+    """Saturation statistics and finiteness of one layer's (E, N, d) epochs, in one call."""
+    return _diagnostics.activation_stats(ts), jnp.isfinite(ts).all()
+
+
+class Estimation:
+    """The estimation of one recorder: its probe sets ``{split: (x, y)}``, estimators,
+    ``buffer`` (the batch size of the first compiled shape), ``shard`` (as the `Recorder`) and
+    run name (the rows' ``run``). Probe contexts are prepared once per (probe set,
+    estimator, device). Failures are listed in ``errors`` (each warned about once)."""
+
+    def __init__(self, probes: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                 estimators: Sequence[Estimator], buffer: int, shard: bool | None, run: str):
+        self.probes = probes
+        self.estimators = list(estimators)
+        self.buffer = int(buffer)
+        self.shard = shard
+        self.run = run
+        self.errors: list[str] = []
+        self._contexts: dict[tuple[str, int, Any], Any] = {}
+
+    def context(self, split: str, i: int, device=None):
+        """The prepared context of estimator ``i`` on probe set ``split`` (on ``device``)."""
+        key = (split, i, device)
+        if key not in self._contexts:
+            if device is None:
+                px, py = self.probes[split]
+                self._contexts[key] = prepare(self.estimators[i], px, py)[1]
+            else:
+                self._contexts[key] = jax.device_put(self.context(split, i), device)
+        return self._contexts[key]
+
+    def run_rows(self, entries: list[Entry], layer_names: Sequence[str],
+                 place: Mapping[str, Any]) -> tuple[list[dict], list[dict], list[dict]]:
+        """``(results, diagnostics, aux)`` rows of the buffered ``entries``, each sorted by
+        seed, epoch, split, layer (and estimator), as the files keep them."""
+        groups = {split: [e for e in entries if e.split == split] for split in self.probes}
+        groups = {split: group for split, group in groups.items() if group}
+        # every stack first: a stack queued on a device behind estimation work would hold up
+        # the layers placed on the other devices
+        stacks = {split: stack_epochs(group, layer_names, place)
+                  for split, group in groups.items()}
+        jobs = []
+        for split, group in groups.items():
+            jobs.extend(self._dispatch_group(split, group, stacks[split], layer_names, place))
+        rows: list[dict] = []
+        diag: list[dict] = []
+        aux: list[dict] = []
+        for job in jobs:
+            rows.extend(self._collect(job, diag, aux))
+        order = {name: i for i, name in enumerate(layer_names)}
+        est_order = {e.name: i for i, e in enumerate(self.estimators)}
+        rows.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]],
+                                 est_order[r["estimator"]]))
+        diag.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]]))
+        aux.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]],
+                                est_order[r["estimator"]]))
+        return rows, diag, aux
+
+    def _dispatch_group(self, split: str, group: list[Entry], stacks: dict[str, jax.Array],
+                        layer_names: Sequence[str], place) -> list[dict]:
+        """Start the diagnostics, the finiteness check and every estimator on each layer of
+        one probe set's buffered epochs (``stacks``: (E, N, d) per layer, on its device);
+        nothing here waits for a device."""
+        jobs = []
+        for layer in layer_names:
+            stacked = stacks[layer]
+            device = place.get(layer)
+            stats, finite = _layer_summary(stacked)
+            job = {"split": split, "group": group, "layer": layer, "stacked": stacked,
+                   "stats": stats, "finite": finite, "estimates": []}
+            for i, est in enumerate(self.estimators):
+                try:
+                    ctx = self.context(split, i, device)
+                    parts = self._dispatch_stack(est, ctx, stacked, sharded=device is None)
+                except Exception as err:  # e.g. a shape the estimator rejects at trace time
+                    job["estimates"].append((est, None, None, err))
+                    continue
+                job["estimates"].append((est, ctx, parts, None))
+            jobs.append(job)
+        return jobs
+
+    def _dispatch_stack(self, est, ctx, stacked, sharded: bool):
+        """Dispatch `infoplane.estimate_epochs` over (E, N, d) in chunks of ``buffer`` epochs,
+        then single epochs, so each layer shape compiles at most twice and nothing is padded.
+        Estimators batched with ``lax.map`` (the costly ones) go one epoch at a time (one
+        compile). Returns ``[(epochs slice, in-flight result)]``.
+        """
+        e = stacked.shape[0]
+        sizes = [1] if est.epoch_batching == "map" else sorted({self.buffer, 1}, reverse=True)
+        parts, start = [], 0
+        for size in sizes:
+            while e - start >= size:
+                part = stacked[start:start + size]
+                shard = False if (size == 1 or not sharded) else self.shard
+                parts.append((part, dispatch_prepared(est, ctx, part, shard=shard)))
+                start += size
+        return parts
+
+    def _collect(self, job: dict, diag: list[dict], aux: list[dict]) -> list[dict]:
+        """Wait for one layer's dispatched work; its diagnostic rows go to ``diag``, the
+        estimates' auxiliary scalars to ``aux``, its result rows are returned. A failing
+        estimator is warned about once and skipped."""
+        split, group, layer = job["split"], job["group"], job["layer"]
+        stats = {k: np.asarray(v, dtype=np.float64) for k, v in job["stats"].items()}
+        for k, e in enumerate(group):
+            diag.extend({"run": self.run, "seed": e.seed, "split": split,
+                         "epoch": e.epoch, "layer": layer, "name": name,
+                         "value": float(stats[name][k])} for name in _diagnostics.STAT_NAMES)
+        problem = None
+        if not bool(job["finite"]):
+            try:
+                check_activations(np.asarray(job["stacked"]), batched=True)
+            except ValueError as err:
+                problem = err
+        rows = []
+        for est, ctx, parts, err in job["estimates"]:
+            try:
+                if problem is not None:
+                    raise problem
+                if err is not None:
+                    raise err
+                done = [finish_prepared(est, ctx, part, r) for part, r in parts]
+                result = done[0] if len(done) == 1 else jax.tree_util.tree_map(
+                    lambda *a: np.concatenate([np.asarray(v) for v in a]), *done)
+            except Exception as failure:  # one failing estimator must not lose the others
+                msg = (f"{est.name} on layer {layer!r} ({split}): "
+                       f"{type(failure).__name__}: {failure}")
+                if msg not in self.errors:
+                    self.errors.append(msg)
+                    warnings.warn(f"estimation failed, skipped: {msg}", RuntimeWarning,
+                                  stacklevel=4)
+                continue
+            rows.extend(self._result_rows(est, result, split, layer, group, aux))
+        return rows
+
+    def _result_rows(self, est, result, split: str, layer: str, group: list[Entry],
+                     aux: list[dict]) -> list[dict]:
+        """The result rows of one estimate of one layer (E epochs); its auxiliary scalars are
+        appended to ``aux``."""
+        params = params_json(est)
+        i_xt = np.asarray(result.i_xt, dtype=np.float64)
+        i_ty = np.asarray(result.i_ty, dtype=np.float64)
+        extra = aux_scalars(result, len(group))
+        rows = []
+        for k, e in enumerate(group):
+            rows.append({
+                "run": self.run, "seed": e.seed, "split": split, "epoch": e.epoch,
+                "layer": layer, "estimator": result.estimator,
+                "i_xt": float(i_xt[k]), "i_ty": float(i_ty[k]),
+                "units": result.units, "params": params,
+            })
+            aux.extend({"run": self.run, "seed": e.seed, "split": split, "epoch": e.epoch,
+                        "layer": layer, "estimator": result.estimator, "params": params,
+                        "name": name, "value": float(v[k])} for name, v in extra.items())
+        return rows

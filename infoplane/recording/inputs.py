@@ -1,0 +1,128 @@
+"""What a `Recorder` is given, checked once: its estimators, probe sets, epochs and seeds, and
+each recorded epoch's activations (every message says what was wrong and how to fix it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from infoplane.estimators import from_spec
+from infoplane.estimators._base import Estimator
+from infoplane.estimators.validate import check_inputs, check_labels
+
+__all__ = ["DEFAULT_ESTIMATORS", "check_int", "check_options", "describe",
+           "flat_activations", "probe_sets", "resolve_estimators"]
+
+#: Estimators a `Recorder` uses when none are given.
+DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde")
+
+
+def resolve_estimators(estimators: Iterable[Any], *, allow_empty: bool = False
+                       ) -> list[Estimator]:
+    """Names (``infoplane.estimators.NAMES``), specs such as ``"dsmi(sigma=1.0)"``
+    (`infoplane.estimators.from_spec`) or estimator instances -> instances.
+
+    Two estimators with the same name and parameters would write identical rows: an error.
+    An empty list is an error unless ``allow_empty``.
+    """
+    if isinstance(estimators, str | Estimator):
+        estimators = [estimators]
+    out = []
+    for e in estimators:
+        est = from_spec(e) if isinstance(e, str) else e
+        if isinstance(est, type) or not isinstance(est, Estimator):
+            raise TypeError(
+                f"estimators must be names or estimator instances such as Binning(), got {e!r}."
+            )
+        out.append(est)
+    keys = [(e.name, e.params()) for e in out]
+    if len(set(keys)) != len(keys):
+        raise ValueError("the same estimator (name and parameters) is listed twice.")
+    if not out and not allow_empty:
+        raise ValueError(
+            "no estimator given: pass e.g. estimators=['binning'] (an empty list is allowed "
+            "with store_activations=True, to estimate later with `infoplane estimate`)."
+        )
+    return out
+
+
+def check_int(v, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {v!r}.")
+    return int(v)
+
+
+def check_probe(x, y, split: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        y = check_labels(y)
+        x = check_inputs(x, y.shape[0])
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"probe set {split!r}: {err}") from None
+    return np.asarray(x), np.asarray(y)
+
+
+def probe_sets(x, y, split: str, test) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{split: (x, y)}`` and, with ``test = (x_test, y_test)``, ``"test"`` after it."""
+    probes = {split: check_probe(x, y, split)}
+    if test is not None:
+        if split == "test":
+            raise ValueError("split='test' clashes with the test probe set; rename split.")
+        if not isinstance(test, tuple | list) or len(test) != 2:
+            raise TypeError("test must be a pair (x_test, y_test).")
+        probes["test"] = check_probe(test[0], test[1], "test")
+    return probes
+
+
+def check_options(source: str, output: str | None, buffer: int) -> None:
+    """The capture options and the buffer size of a `Recorder`."""
+    if source not in ("inputs", "outputs"):
+        raise ValueError(f"source must be 'inputs' or 'outputs', got {source!r}.")
+    if output not in ("softmax", "logits", None):
+        raise ValueError(f"output must be 'softmax', 'logits' or None, got {output!r}.")
+    if buffer < 1:
+        raise ValueError(f"buffer must be at least 1, got {buffer}.")
+
+
+def flat_activations(activations: Mapping[str, Any], n: int) -> dict[str, jax.Array]:
+    """``{layer: (N, d) float32}`` of one probe set's activations ``{layer: (N, ...)}``."""
+    acts = {}
+    for k, v in activations.items():
+        v = jnp.asarray(v)
+        if v.ndim < 2 or v.shape[0] != n:
+            raise ValueError(
+                f"layer {k!r}: activations must have shape (N, ...) with N = {n} probe "
+                f"samples, got {tuple(v.shape)}."
+            )
+        if v.ndim != 2:  # conv maps etc.; (N, d) float32 arrays pass without a device op
+            v = v.reshape(n, -1)
+        acts[k] = v if v.dtype == jnp.float32 else v.astype(jnp.float32)
+    return acts
+
+
+def describe(name: str, estimators: Sequence[Estimator],
+             probes: Mapping[str, tuple[np.ndarray, np.ndarray]],
+             ceilings: Mapping[str, Mapping[str, float]],
+             layers: Sequence[str] | Callable[[str], bool] | None, source: str,
+             output: str | None, schedule, buffer: int) -> dict:
+    """A recorder's settings as JSON-serialisable data (its part of ``config.json``)."""
+    return {
+        "run": name,
+        "estimators": [e.name for e in estimators],
+        "estimator_params": [dict(e.params()) for e in estimators],
+        "probes": {k: {"n": int(v[1].shape[0]), "x_shape": list(v[0].shape[1:]),
+                       "h_x_bits": ceilings[k]["i_xt"],
+                       "h_y_bits": ceilings[k]["i_ty"]}
+                   for k, v in probes.items()},
+        "layers": list(layers) if isinstance(layers, tuple) else
+        (None if layers is None else getattr(layers, "__name__", "filter")),
+        "source": source,
+        "output": output,
+        "schedule": schedule.describe(),
+        "buffer": buffer,
+        "units": sorted({e.units for e in estimators}),
+    }

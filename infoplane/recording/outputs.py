@@ -1,0 +1,166 @@
+"""Where a `Recorder`'s rows go (its side effects, at one boundary): `Outputs` keeps them in
+memory, appends them to the run directory's files (`RunFiles`), logs them to TensorBoard and
+passes them to the user's callbacks.
+
+`RunFiles` are ``config.json``, the tables ``results.csv`` / ``metrics.csv`` /
+``diagnostics.csv`` / ``aux.csv`` (appended and fsync'd at every flush), the opt-in activation
+store and the TensorBoard event files. The formats are `infoplane.store`'s; the event files
+`infoplane.report.tensorboard`'s.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from infoplane.recording.buffer import Entry
+from infoplane.recording.write_ahead import discard_pending
+from infoplane.store import layout
+from infoplane.store.activations import ActivationStore
+from infoplane.store.config import write_config
+from infoplane.store.results import load_results
+from infoplane.store.tables import (
+    AuxWriter,
+    DiagnosticsWriter,
+    MetricsWriter,
+    ResultsWriter,
+    load_diagnostics,
+    load_metrics,
+)
+
+__all__ = ["Outputs", "RunFiles"]
+
+
+class RunFiles:
+    """The open files of one run directory ``run_dir``.
+
+    Creating it makes the directory (an existing non-empty one only with ``resume``: never
+    overwritten), writes ``config.json`` when there is none (``config()`` gives its content),
+    opens the four tables for appending and, with ``store_probes`` ({split: (x, y)}), the
+    activation store with the probe sets in it. ``resumed``: the (seed, split, epoch) keys
+    already in ``results.csv`` (empty unless ``resume``).
+    """
+
+    def __init__(self, run_dir: str, *, resume: bool, config: Callable[[], Mapping[str, Any]],
+                 store_probes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None):
+        self.run_dir = run_dir
+        results_path = os.path.join(run_dir, layout.RESULTS_FILE)
+        if os.path.exists(run_dir) and os.listdir(run_dir) and not resume:
+            raise FileExistsError(
+                f"run directory {run_dir!r} already exists and is never overwritten; "
+                "choose another name, or pass resume=True to continue it."
+            )
+        os.makedirs(run_dir, exist_ok=True)
+        self.resumed: set[tuple[int, str, int]] = set()
+        if resume and os.path.exists(results_path):
+            done = load_results(results_path)
+            for s, sp, e in zip(done["seed"], done["split"], done["epoch"], strict=True):
+                self.resumed.add((int(s), str(sp), int(e)))
+        if not os.path.exists(os.path.join(run_dir, layout.CONFIG_FILE)):
+            write_config(run_dir, config())
+        self.results = ResultsWriter(results_path)
+        self.metrics = MetricsWriter(os.path.join(run_dir, layout.METRICS_FILE))
+        self.diagnostics = DiagnosticsWriter(os.path.join(run_dir, layout.DIAGNOSTICS_FILE))
+        self.aux = AuxWriter(os.path.join(run_dir, layout.AUX_FILE))
+        self.store: ActivationStore | None = None
+        self.tensorboard = None
+        if store_probes is not None:
+            self.store = ActivationStore(run_dir)
+            for split, (px, py) in store_probes.items():
+                self.store.write_probe(split, px, py)
+
+    def open_tensorboard(self, *, run: str, resume: bool, ceilings: Mapping, image_every: int,
+                         hparams: Mapping[str, Any]) -> None:
+        """Start logging to TensorBoard event files in the run directory. On resume, every
+        event file starts at the first epoch after the newest one in the tables (TensorBoard
+        then drops the killed process's later steps)."""
+        from infoplane.report.tensorboard.logger import TensorBoardLogger
+
+        resume_epoch = None
+        if resume:
+            seen = [e for _s, _sp, e in self.resumed]
+            for fname, loader in ((layout.METRICS_FILE, load_metrics),
+                                  (layout.DIAGNOSTICS_FILE, load_diagnostics)):
+                if os.path.exists(os.path.join(self.run_dir, fname)):
+                    seen.extend(int(r["epoch"]) for r in loader(self.run_dir))
+            resume_epoch = max(seen) + 1 if seen else 0
+        self.tensorboard = TensorBoardLogger(self.run_dir, run=run, ceilings=ceilings,
+                                             hparams=hparams, image_every=image_every,
+                                             resume_epoch=resume_epoch)
+
+    def write_rows(self, rows: list[dict], diag: list[dict], aux: list[dict]) -> None:
+        """Append a flush's rows to the tables (each fsync'd)."""
+        self.results.write(rows)
+        self.diagnostics.write(diag)
+        self.aux.write(aux)
+
+    def log_rows(self, rows: list[dict], diag: list[dict], aux: list[dict]) -> None:
+        """Log a flush's rows to TensorBoard (when it is on)."""
+        if self.tensorboard is not None:
+            self.tensorboard.on_diagnostics(diag)
+            self.tensorboard.on_results(rows)
+            self.tensorboard.on_aux(aux)
+
+    def write_metrics(self, rows: list[dict]) -> None:
+        """Append metric rows to ``metrics.csv`` and TensorBoard."""
+        self.metrics.write(rows)
+        if self.tensorboard is not None:
+            self.tensorboard.on_metrics(rows)
+
+    def close(self) -> None:
+        """Close every file (idempotent)."""
+        for f in (self.results, self.metrics, self.diagnostics, self.aux, self.tensorboard):
+            if f is not None:
+                f.close()
+
+
+Callback = Callable[[list[dict]], None] | None
+
+
+class Outputs:
+    """A recorder's rows: kept in memory (``results``, ``metrics``, ``diagnostics``, ``aux``),
+    written to ``files`` (a `RunFiles`, or None in memory only) and passed to the callbacks
+    ``on_results``, ``on_metrics``, ``on_diagnostics``, ``on_aux`` (each may be None)."""
+
+    def __init__(self, files: RunFiles | None, *, on_results: Callback = None,
+                 on_metrics: Callback = None, on_diagnostics: Callback = None,
+                 on_aux: Callback = None):
+        self.files = files
+        self.on_results, self.on_metrics = on_results, on_metrics
+        self.on_diagnostics, self.on_aux = on_diagnostics, on_aux
+        self.results: list[dict] = []
+        self.metrics: list[dict] = []
+        self.diagnostics: list[dict] = []
+        self.aux: list[dict] = []
+
+    def estimates(self, rows: list[dict], diag: list[dict], aux: list[dict],
+                  entries: Iterable[Entry]) -> None:
+        """One flush's rows: to memory, to the tables (fsync'd), then the write-ahead files of
+        ``entries`` are deleted (their rows are on disk), then TensorBoard and the callbacks."""
+        self.results.extend(rows)
+        self.diagnostics.extend(diag)
+        self.aux.extend(aux)
+        if self.files is not None:
+            self.files.write_rows(rows, diag, aux)
+        discard_pending(entries)  # their rows are on disk (fsync'd)
+        if self.files is not None:
+            self.files.log_rows(rows, diag, aux)
+        for callback, new in ((self.on_results, rows), (self.on_diagnostics, diag),
+                              (self.on_aux, aux)):
+            if callback is not None:
+                callback(new)
+
+    def metric_rows(self, rows: list[dict]) -> None:
+        """Metric rows: to memory, ``metrics.csv``, TensorBoard and ``on_metrics``."""
+        self.metrics.extend(rows)
+        if self.files is not None:
+            self.files.write_metrics(rows)
+        if self.on_metrics is not None:
+            self.on_metrics(rows)
+
+    def close(self) -> None:
+        if self.files is not None:
+            self.files.close()

@@ -1,0 +1,35 @@
+"""A figure as PNG bytes (`render_png`) or as a file whose format follows its suffix (`save`)."""
+
+from __future__ import annotations
+
+import io
+import os
+
+from matplotlib.figure import Figure
+
+__all__ = ["SAVE_FORMATS", "render_png", "save"]
+
+#: Formats that `save` writes, by suffix.
+SAVE_FORMATS = ("png", "pdf", "svg")
+
+
+def render_png(fig: Figure, dpi: int = 150) -> bytes:
+    """The figure as PNG bytes (``dpi`` dots per inch, tight bounding box)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 300) -> str:
+    """Write the figure to ``path``; the format follows the suffix: ``.png`` (``dpi``),
+    ``.pdf`` or ``.svg`` (vector). Returns the path written."""
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    if suffix not in SAVE_FORMATS:
+        raise ValueError(
+            f"save(): cannot infer a supported format from {path!r} (suffix "
+            f"{('.' + suffix) if suffix else 'missing'}); use a path ending in "
+            f"{', '.join('.' + f for f in SAVE_FORMATS)}"
+        )
+    fig.savefig(path, format=suffix, dpi=dpi, bbox_inches="tight")
+    return path
