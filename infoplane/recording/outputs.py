@@ -123,21 +123,18 @@ Callback = Callable[[list[dict]], None] | None
 class Outputs:
     """A recorder's rows: kept in memory (``results``, ``metrics``, ``diagnostics``, ``aux``),
     written to ``files`` (a `RunFiles`, or None in memory only) and passed to the callbacks
-    ``on_results``, ``on_metrics``, ``on_diagnostics``, ``on_aux`` (each may be None)."""
+    given with each batch (each may be None)."""
 
-    def __init__(self, files: RunFiles | None, *, on_results: Callback = None,
-                 on_metrics: Callback = None, on_diagnostics: Callback = None,
-                 on_aux: Callback = None):
+    def __init__(self, files: RunFiles | None):
         self.files = files
-        self.on_results, self.on_metrics = on_results, on_metrics
-        self.on_diagnostics, self.on_aux = on_diagnostics, on_aux
         self.results: list[dict] = []
         self.metrics: list[dict] = []
         self.diagnostics: list[dict] = []
         self.aux: list[dict] = []
 
     def estimates(self, rows: list[dict], diag: list[dict], aux: list[dict],
-                  entries: Iterable[Entry]) -> None:
+                  entries: Iterable[Entry], on_results: Callback = None,
+                  on_diagnostics: Callback = None, on_aux: Callback = None) -> None:
         """One flush's rows: to memory, to the tables (fsync'd), then the write-ahead files of
         ``entries`` are deleted (their rows are on disk), then TensorBoard and the callbacks."""
         self.results.extend(rows)
@@ -148,18 +145,17 @@ class Outputs:
         discard_pending(entries)  # their rows are on disk (fsync'd)
         if self.files is not None:
             self.files.log_rows(rows, diag, aux)
-        for callback, new in ((self.on_results, rows), (self.on_diagnostics, diag),
-                              (self.on_aux, aux)):
+        for callback, new in ((on_results, rows), (on_diagnostics, diag), (on_aux, aux)):
             if callback is not None:
                 callback(new)
 
-    def metric_rows(self, rows: list[dict]) -> None:
+    def metric_rows(self, rows: list[dict], on_metrics: Callback = None) -> None:
         """Metric rows: to memory, ``metrics.csv``, TensorBoard and ``on_metrics``."""
         self.metrics.extend(rows)
         if self.files is not None:
             self.files.write_metrics(rows)
-        if self.on_metrics is not None:
-            self.on_metrics(rows)
+        if on_metrics is not None:
+            on_metrics(rows)
 
     def close(self) -> None:
         if self.files is not None:

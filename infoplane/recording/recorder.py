@@ -158,7 +158,11 @@ class Recorder:
         self.layers = tuple(layers) if isinstance(layers, list | tuple) else layers
         self.source, self.output = source, output
         self.buffer = int(buffer)
+        self.flush_seconds = float(flush_seconds)
+        self.apply_kwargs = dict(apply_kwargs or {})
         self.shard = shard
+        self.on_results, self.on_metrics = on_results, on_metrics
+        self.on_diagnostics, self.on_aux = on_diagnostics, on_aux
         self.ceilings = {split: _ceilings(px, py) for split, (px, py) in self.probes.items()}
         self.layer_names: tuple[str, ...] | None = None
         self.seconds = {"capture": 0.0, "estimate": 0.0}
@@ -166,32 +170,34 @@ class Recorder:
         self.recovered: list[tuple[int, str, int]] = []
         self.name = name or f"run-{datetime.datetime.now():%Y%m%d-%H%M%S}"
         self.run_dir = None
-        self._buffer = Buffer(self.buffer * len(self.probes), flush_seconds)
-        self._capture = CaptureFunctions(self.layers, source, output, apply_kwargs or {})
+        self._buffer = Buffer(self.buffer * len(self.probes))
+        self._capture = CaptureFunctions(self.layers, source, output, self.apply_kwargs)
         self._estimation = Estimation(self.probes, self.estimators, self.buffer, shard,
                                       self.name)
+        #: One message per (estimator, layer, probe set) that failed and was skipped.
+        self.errors: list[str] = self._estimation.errors
         self._done: set[tuple[int, str, int]] = set()  # recorded by this recorder
         self._resumed: set[tuple[int, str, int]] = set()  # already in results.csv on resume
         self._widths: dict[str, int] = {}
         self._closed = False
         self._files: RunFiles | None = None
         self._wal: _wal.ActivationStore | None = None  # the write-ahead log, pending/
-        callbacks = dict(on_results=on_results, on_metrics=on_metrics,
-                         on_diagnostics=on_diagnostics, on_aux=on_aux)
+        self._out = Outputs(None)
         if logdir is None:
             if store_activations:
                 raise ValueError("store_activations needs a logdir to write to.")
-            self._out = Outputs(None, **callbacks)
             return
         self.run_dir = os.path.join(os.fspath(logdir), self.name)
         self._files = RunFiles(
             self.run_dir, resume=resume, config=lambda: {**self.describe(), **dict(config or {})},
             store_probes=self.probes if store_activations else None)
-        self._out = Outputs(self._files, **callbacks)
+        self._out = Outputs(self._files)
         self._resumed = self._files.resumed
         if tensorboard:
-            if hparams is None:
-                hparams = {k: v for k, v in {**self._hparams(), **dict(config or {})}.items()
+            if hparams is None:  # the recorder's settings, then the scalars of config
+                own = {"estimators": ",".join(e.name for e in self.estimators),
+                       "source": self.source, "output": str(self.output)}
+                hparams = {k: v for k, v in {**own, **dict(config or {})}.items()
                            if isinstance(v, bool | int | float | str)}
             self._files.open_tensorboard(run=self.name, resume=resume, ceilings=self.ceilings,
                                          image_every=image_every, hparams=hparams)
@@ -199,15 +205,6 @@ class Recorder:
             self._wal = _wal.pending_store(self.run_dir)
         if resume:
             self.recovered = self._recover_pending()
-
-    @property
-    def errors(self) -> list[str]:
-        """One message per (estimator, layer, probe set) that failed and was skipped."""
-        return self._estimation.errors
-
-    def _hparams(self) -> dict:
-        return {"estimators": ",".join(e.name for e in self.estimators),
-                "source": self.source, "output": str(self.output)}
 
     def describe(self) -> dict:
         """The recorder's settings as JSON-serialisable data (written to ``config.json``)."""
@@ -288,7 +285,7 @@ class Recorder:
             self._wal = None
         pending = _wal.write_epoch(key, acts, store, self._wal)
         self._done.add(key)
-        if self._buffer.add(Entry(*key, acts, pending=pending)):
+        if self._buffer.add(Entry(*key, acts, pending=pending), self.flush_seconds):
             self.flush()
 
     def _checked(self, split: str, activations: Mapping[str, Any]) -> dict[str, jax.Array]:
@@ -314,7 +311,8 @@ class Recorder:
         Written to ``metrics.csv`` (columns run, seed, epoch, name, value) immediately.
         """
         self._out.metric_rows([{"run": self.name, "seed": int(seed), "epoch": int(epoch),
-                                "name": str(k), "value": float(v)} for k, v in metrics.items()])
+                                "name": str(k), "value": float(v)} for k, v in metrics.items()],
+                              self.on_metrics)
 
     @property
     def pending(self) -> int:
@@ -340,7 +338,8 @@ class Recorder:
         t0 = time.perf_counter()
         rows, diag, aux = self._estimation.run_rows(entries, self.layer_names, self._placement())
         self.seconds["estimate"] += time.perf_counter() - t0
-        self._out.estimates(rows, diag, aux, entries)
+        self._out.estimates(rows, diag, aux, entries, self.on_results, self.on_diagnostics,
+                            self.on_aux)
         return rows
 
     # ---- results -----------------------------------------------------------------------------

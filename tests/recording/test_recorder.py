@@ -406,3 +406,29 @@ def test_stack_epochs_on_host_and_on_device():
     assert out["b"].shape == (4, 3, 1) and isinstance(out["b"], jax.Array)
     np.testing.assert_array_equal(out["a"], np.stack([np.full((3, 2), e) for e in range(4)]))
     np.testing.assert_array_equal(out["b"][:, 0, 0], [0, 2, 4, 6])
+
+
+def test_settings_and_callbacks_are_attributes(data):
+    """The settings a Recorder was given stay readable attributes, and callbacks (and the
+    flush interval) set after construction are the ones used."""
+    x, y = data
+    model = TinyMLP(nnx.Rngs(5))
+    rec = Recorder(x, y, ["binning"], None, buffer=4, flush_seconds=1e9)
+    assert (rec.buffer, rec.flush_seconds, rec.apply_kwargs, rec.shard) == (4, 1e9, {}, None)
+    assert rec.errors == [] and rec.on_results is None
+    got = {"results": [], "metrics": [], "diagnostics": [], "aux": []}
+    rec.on_results = got["results"].extend
+    rec.on_metrics = got["metrics"].extend
+    rec.on_diagnostics = got["diagnostics"].extend
+    rec.on_aux = got["aux"].extend
+    rec.record(0, model)
+    assert rec.pending == 1  # buffered: 1 of 4
+    rec.flush_seconds = 0.0  # now every add is due
+    perturb(model, 1)
+    rec.record(1, model)
+    assert rec.pending == 0
+    rec.log_metrics(1, {"loss": 0.5})
+    assert [r["epoch"] for r in got["results"] if r["layer"] == "fc1"] == [0, 1]
+    assert got["metrics"] == rec.metrics() and got["aux"] == rec.aux()
+    assert got["diagnostics"] == rec.diagnostics() and len(got["diagnostics"]) > 0
+    rec.close()
