@@ -22,7 +22,7 @@ Design
   any is waited for; with several local devices whole layers are spread over them (or, with
   fewer layers than devices, the epochs axis is sharded): `infoplane.recording.estimation`,
   `infoplane.recording.placement`, `infoplane.recording.buffer`.
-- **Files** (the only side effects, all through `infoplane.recording.run_files` and the
+- **Files** (the only side effects, all through `infoplane.recording.outputs` and the
   formats of `infoplane.store`): ``config.json``,
   ``results.csv`` (appended and fsync'd at every flush), ``metrics.csv``
   (`Recorder.log_metrics`), ``pending/`` (the write-ahead log, below) and, opt-in
@@ -82,6 +82,7 @@ from infoplane.recording.outputs import Callback, Outputs, RunFiles
 from infoplane.recording.placement import placement
 from infoplane.recording.schedule import Schedule, as_schedule
 from infoplane.report.diagnostics import ceilings as _ceilings
+from infoplane.store.activations import ActivationStore
 from infoplane.store.results import Results
 
 __all__ = ["Recorder"]
@@ -180,26 +181,26 @@ class Recorder:
         self._resumed: set[tuple[int, str, int]] = set()  # already in results.csv on resume
         self._widths: dict[str, int] = {}
         self._closed = False
-        self._files: RunFiles | None = None
-        self._wal: _wal.ActivationStore | None = None  # the write-ahead log, pending/
-        self._out = Outputs(None)
+        self._store: ActivationStore | None = None  # activations/ (store_activations)
+        self._wal: ActivationStore | None = None  # the write-ahead log, pending/
         if logdir is None:
             if store_activations:
                 raise ValueError("store_activations needs a logdir to write to.")
+            self._out = Outputs(None)
             return
         self.run_dir = os.path.join(os.fspath(logdir), self.name)
-        self._files = RunFiles(
+        files = RunFiles(
             self.run_dir, resume=resume, config=lambda: {**self.describe(), **dict(config or {})},
             store_probes=self.probes if store_activations else None)
-        self._out = Outputs(self._files)
-        self._resumed = self._files.resumed
+        self._out = Outputs(files)
+        self._store, self._resumed = files.store, files.resumed
         if tensorboard:
             if hparams is None:  # the recorder's settings, then the scalars of config
                 own = {"estimators": ",".join(e.name for e in self.estimators),
                        "source": self.source, "output": str(self.output)}
                 hparams = {k: v for k, v in {**own, **dict(config or {})}.items()
                            if isinstance(v, bool | int | float | str)}
-            self._files.open_tensorboard(run=self.name, resume=resume, ceilings=self.ceilings,
+            files.open_tensorboard(run=self.name, resume=resume, ceilings=self.ceilings,
                                          image_every=image_every, hparams=hparams)
         if write_ahead:
             self._wal = _wal.pending_store(self.run_dir)
@@ -215,7 +216,7 @@ class Recorder:
         """Estimate the epochs a killed process left in ``pending/`` (the write-ahead log) and
         write their rows like a flush does (`infoplane.recording.write_ahead.recover`)."""
         recovered = []
-        store = self._files.store
+        store = self._store
         for key, path, acts in _wal.recover(self.run_dir, list(self.probes), self._resumed,
                                             self._checked):
             if store is not None and not os.path.exists(store.path(*key)):
@@ -279,11 +280,10 @@ class Recorder:
         key = (int(seed), split, int(epoch))
         if key in self._done:
             raise ValueError(f"epoch {epoch} of seed {seed} ({split}) was already recorded.")
-        store = self._files.store if self._files is not None else None
-        if (self._wal is not None and store is None and self._write_ahead_auto
+        if (self._wal is not None and self._store is None and self._write_ahead_auto
                 and _wal.too_large(acts, self.buffer)):
             self._wal = None
-        pending = _wal.write_epoch(key, acts, store, self._wal)
+        pending = _wal.write_epoch(key, acts, self._store, self._wal)
         self._done.add(key)
         if self._buffer.add(Entry(*key, acts, pending=pending), self.flush_seconds):
             self.flush()

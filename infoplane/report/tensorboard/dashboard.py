@@ -19,6 +19,7 @@ from infoplane.report.tensorboard.events import EventWriter
 from infoplane.report.tensorboard.format import (
     FORMAT_VERSION,
     PLUGIN_NAME,
+    EstimatorLabels,
     ceilings_in,
     dashboard_tag,
     json_safe,
@@ -79,7 +80,7 @@ class DashboardTensors:
             "first write, so this layer is only in the scalars. Log every layer from the "
             "first epoch on to include it.", RuntimeWarning, stacklevel=4)
 
-    def collect(self, rows: Sequence[Mapping], labels: Mapping[tuple[str, str], str],
+    def collect(self, rows: Sequence[Mapping], labels: EstimatorLabels,
                 layers: Sequence[str]) -> dict[tuple[int, str, str, int], np.ndarray]:
         """One (L, 2) array per (epoch, label, split, seed) of ``rows`` (NaN where a layer has
         no row); ``labels``: (estimator, params) -> label; ``layers``: every layer seen so

@@ -279,10 +279,6 @@ class EstimatorLabels:
     def __getitem__(self, key: tuple[str, str]) -> str:
         return self._labels[key]
 
-    def as_dict(self) -> dict[tuple[str, str], str]:
-        """Every (estimator, params) -> label, in the order they were labelled."""
-        return dict(self._labels)
-
     def values(self) -> list[str]:
-        """The labels, in the order they were given (with repeats removed)."""
+        """The labels, in the order they were given (each instance has its own label)."""
         return list(dict.fromkeys(self._labels.values()))

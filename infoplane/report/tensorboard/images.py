@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 from infoplane.report.tensorboard.events import EventWriter
-from infoplane.report.tensorboard.format import ceilings_in
+from infoplane.report.tensorboard.format import EstimatorLabels, ceilings_in
 
 __all__ = ["Renderer", "default_renderer", "write_images"]
 
@@ -40,7 +40,7 @@ def default_renderer(ceilings: Mapping[str, Mapping[str, float | None]], dpi: in
     return render
 
 
-def write_images(w: EventWriter, rows: Sequence[Mapping], labels: Mapping[tuple[str, str], str],
+def write_images(w: EventWriter, rows: Sequence[Mapping], labels: EstimatorLabels,
                  render: Renderer, step: int, warned: bool) -> bool:
     """Render one image per (estimator instance, split) from ``rows`` (all seeds) and write it
     at ``step`` with the run-level writer ``w``. A failing render never stops training: the

@@ -138,7 +138,7 @@ class TensorBoardLogger:
             self._new_epochs.add(int(r["epoch"]))
             self._max_epoch = max(self._max_epoch, int(r["epoch"]))
         # run level: one dashboard tensor per (label, split, seed, epoch)
-        tensors = self._dashboard.collect(rows, self._labels.as_dict(), list(self._layers))
+        tensors = self._dashboard.collect(rows, self._labels, list(self._layers))
         now = time.time()
         self._write_layer_scalars(per_event, now)
         self._write_layout()
@@ -218,7 +218,7 @@ class TensorBoardLogger:
         return custom_scalars_layout(self._labels.values(), self._splits, self._stats)
 
     def _write_layout(self) -> None:
-        key = (tuple(self._labels.as_dict().values()), tuple(self._splits), tuple(self._stats))
+        key = (tuple(self._labels.values()), tuple(self._splits), tuple(self._stats))
         if key == self._layout_key:
             return
         self._layout_key = key
@@ -229,7 +229,7 @@ class TensorBoardLogger:
     def _write_images(self) -> None:
         """Render and write one image per (label, split) from every row so far."""
         self._new_epochs.clear()
-        self._image_warned = write_images(self._dirs.get(""), self._rows, self._labels.as_dict(),
+        self._image_warned = write_images(self._dirs.get(""), self._rows, self._labels,
                                           self._render, self._max_epoch, self._image_warned)
 
     # ---- lifecycle ------------------------------------------------------------------------------
