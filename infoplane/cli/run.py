@@ -40,11 +40,13 @@ def add_parser(sub) -> None:
         epilog=(
             "examples: infoplane run;  infoplane run --preset tishby-relu --seeds 3 "
             "--estimators binning,kde --name relu;  infoplane run --preset digits-cnn;  "
-            "infoplane run --preset data --data mine.npz;  infoplane run --resume runs/relu"
+            "infoplane run --preset data --data mine.npz;  infoplane run --preset tishby-tanh "
+            "--data var_u.mat --seeds 5;  infoplane run --resume runs/relu"
         ),
     )
-    run.add_argument("--preset", default="tishby-tanh",
-                     help=f"experiment: {', '.join(PRESETS)} (default: %(default)s)")
+    run.add_argument("--preset", default=None,
+                     help=f"experiment: {', '.join(PRESETS)} (default: tishby-tanh; with "
+                     "--data FILE.npz alone: data)")
     run.add_argument("--epochs", type=int, default=None,
                      help="training epochs (default: the preset's, 3000 for tishby-*)")
     run.add_argument("--points", type=int, default=None,
@@ -72,8 +74,12 @@ def add_parser(sub) -> None:
                      "trained together with jax.vmap; the split is drawn with the first "
                      "(default: %(default)s)")
     run.add_argument("--data", default=None,
-                     help="an .npz file with arrays x (N, ...) and y (N,) for --preset data "
-                     "(given alone, it selects that preset)")
+                     help="a data file: for --preset data an .npz with arrays x (N, ...) and "
+                     "y (N,); for --preset tishby-tanh / tishby-relu the original var_u.mat "
+                     "of Shwartz-Ziv & Tishby (your own copy) or an .npz of vectors, trained "
+                     "with the preset's 12-10-7-5-4-3-2 network instead of the generated task. "
+                     "Given without --preset: a .mat file selects tishby-tanh, an .npz the "
+                     "data preset")
     run.add_argument("--logdir", default="runs",
                      help="directory that holds the run directories (default: %(default)s)")
     run.add_argument("--name", default=None,
@@ -134,14 +140,19 @@ def parse_schedule(spec: str):
 def check_args(args) -> list[str]:
     from infoplane.experiments.presets import PRESETS
 
-    if args.data is not None and args.preset == "tishby-tanh":
-        args.preset = "data"
+    if args.preset is None:
+        is_mat = args.data is not None and args.data.lower().endswith(".mat")
+        args.preset = "data" if args.data is not None and not is_mat else "tishby-tanh"
     if args.preset not in PRESETS:
         raise UsageError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
+    preset = PRESETS[args.preset]
     if args.preset == "data" and args.data is None:
         raise UsageError("--preset data needs --data FILE.npz (arrays x and y)")
-    if args.data is not None and args.preset != "data":
-        raise UsageError(f"--data is used by --preset data, not {args.preset!r}")
+    if args.data is not None and preset.data not in ("file", "tishby"):
+        raise UsageError(
+            f"--preset {args.preset} trains on its own built-in data and takes no --data; use "
+            "--preset data for your .npz file, or --preset tishby-tanh for var_u.mat"
+        )
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     if args.points is not None and args.points < 2:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -89,16 +90,56 @@ def check_preset(name: str) -> Preset:
 
 
 def load_preset_data(preset: Preset, data_path: str | None = None):
-    """``(x, y)`` of a preset: x float32 (N, ...) in the model's input layout, y int32 (N,)."""
+    """``(x, y)`` of a preset: x float32 (N, ...) in the model's input layout, y int32 (N,).
+
+    ``data_path``: for the "data" preset (required) an ``.npz`` file (`datasets.load_npz`);
+    for the ``tishby-*`` presets (optional) a file that replaces the generated task: the
+    original ``var_u.mat`` (`datasets.load_var_u`) or an ``.npz`` of vectors (N, d); the
+    network is the preset's. The digits preset takes no file.
+    """
     if preset.data == "tishby":
-        return datasets.tishby_dataset()
+        if data_path is None:
+            return datasets.tishby_dataset()
+        return _vectors_file(preset, data_path)
+    if data_path is not None and preset.data != "file":
+        raise ValueError(
+            f"the {preset.name!r} preset trains on its own built-in data and takes no data "
+            f"file (got {os.fspath(data_path)!r}); use --preset data for your .npz, or "
+            "--preset tishby-tanh for var_u.mat."
+        )
     if preset.data == "digits":
         return datasets.load_digits()
     if data_path is None:
         raise ValueError("the 'data' preset needs --data FILE.npz (arrays x and y).")
+    if os.fspath(data_path).lower().endswith(".mat"):
+        raise ValueError(
+            f"{os.fspath(data_path)!r} is a MATLAB file: the 'data' preset reads .npz files. "
+            "For the original var_u.mat use --preset tishby-tanh (or tishby-relu)."
+        )
     x, y = datasets.load_npz(data_path)
     if x.ndim == 3:  # (N, H, W) greyscale images: add the channel axis
         x = x[..., None]
+    return x, y
+
+
+def _vectors_file(preset: Preset, data_path):
+    """A tishby preset's data from a file: var_u.mat (.mat) or an .npz of (N, d) vectors."""
+    path = os.fspath(data_path)
+    if path.lower().endswith(".mat"):
+        x, y = datasets.load_var_u(path)
+    else:
+        x, y = datasets.load_npz(path)
+    if x.ndim != 2:
+        raise ValueError(
+            f"{path!r}: the {preset.name!r} preset trains an MLP on vectors (N, d), got inputs "
+            f"of shape {x.shape}; for images use --preset data (it picks the conv net)."
+        )
+    labels = np.unique(y)
+    if labels.size < 2 or labels.min() < 0:
+        raise ValueError(
+            f"{path!r}: labels must be class ids 0..C-1 with at least two classes, got "
+            f"{labels.tolist()[:10]}."
+        )
     return x, y
 
 

@@ -63,8 +63,21 @@ class RunSummary:
 
 
 def _parse_seeds(seeds) -> tuple[int, ...]:
-    if isinstance(seeds, int):
-        seeds = (seeds,)
+    """Seeds as a tuple: an int N means N seeds 0..N-1 (as ``--seeds N``), a sequence the seeds
+    themselves."""
+    if (isinstance(seeds, (bool, str)) or
+            not isinstance(seeds, (int, np.integer, Sequence, np.ndarray))):
+        raise ValueError(
+            f"seeds must be a count (e.g. 3: seeds 0, 1, 2) or a list of seeds (e.g. [5]), got "
+            f"{seeds!r}."
+        )
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise ValueError(
+                f"seeds={seeds}: a count must be at least 1 (seeds=3 trains seeds 0, 1, 2; "
+                "seeds=[3] trains the single seed 3)."
+            )
+        return tuple(range(int(seeds)))
     seeds = tuple(int(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ValueError(f"seeds must be distinct non-negative integers, got {seeds}.")
@@ -78,7 +91,7 @@ def run_experiment(
     points: int | None = None,
     schedule: Sequence[int] | str | None = None,
     estimators: Sequence[Any] | None = None,
-    seeds: Sequence[int] | int = (0,),
+    seeds: Sequence[int] | int = 1,
     data: str | None = None,
     logdir: str | None = "runs",
     name: str | None = None,
@@ -102,10 +115,15 @@ def run_experiment(
       estimators: names or instances (default: `DEFAULT_ESTIMATORS`); the costly ones named
         here are subsampled (``subsample`` rows; None: `COSTLY` sizes; 0: never), see
         `default_estimators`.
-      seeds: seeds of the initialisation and the minibatch order, trained together. The
-        train/test split is drawn once with the first seed (all seeds see the same data).
-      data: the ``.npz`` file of the "data" preset. logdir/name: the run directory
-        (logdir None: nothing written, no checkpoints).
+      seeds: a count N (seeds 0..N-1, the meaning of ``--seeds N``; default 1: seed 0) or a
+        list of seeds (``[3]``: the single seed 3): seeds of the initialisation and the
+        minibatch order, trained together. The train/test split is drawn once with the first
+        seed (all seeds see the same data).
+      data: a data file. For the "data" preset (required): an ``.npz`` with arrays x and y.
+        For the ``tishby-*`` presets (optional): the original ``var_u.mat`` of Shwartz-Ziv &
+        Tishby (your own copy, `infoplane.datasets.load_var_u`) or an ``.npz`` of vectors,
+        trained with the preset's own 12-10-7-5-4-3-2 network instead of the generated task.
+      logdir/name: the run directory (logdir None: nothing written, no checkpoints).
       store_activations: keep the recorded activations for ``infoplane estimate``.
       tensorboard: write TensorBoard event files into the run directory; image_every: the
         information-plane image is redrawn after this many recorded epochs (0: at the end).

@@ -198,6 +198,7 @@ def test_unknown_estimator_exits_2(tmp_path):
         (["--schedule", "sometimes"], "--schedule"),
         (["--preset", "data"], "--data"),
         (["--preset", "digits-cnn", "--data", "x.npz"], "--data"),
+        (["--preset", "digits-cnn", "--data", "var_u.mat"], "--data"),
         (["--subsample", "-1"], "--subsample"),
     ],
 )
@@ -206,6 +207,23 @@ def test_usage_errors_exit_2(argv, needle, tmp_path, capsys):
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("preset", "data", "chosen"),
+    [(None, None, "tishby-tanh"), (None, "mine.npz", "data"), (None, "var_u.mat", "tishby-tanh"),
+     (None, "VAR_U.MAT", "tishby-tanh"), ("tishby-tanh", "mine.npz", "tishby-tanh"),
+     ("tishby-relu", "var_u.mat", "tishby-relu"), ("data", "mine.npz", "data")],
+)
+def test_data_selects_the_preset(preset, data, chosen):
+    """--data alone: a .mat file is the Tishby task's original (tishby-tanh), an .npz the data
+    preset; an explicit --preset tishby-* keeps the Tishby network on the file."""
+    from infoplane.cli import run as cli_run
+
+    argv = ["run"] + (["--preset", preset] if preset else []) + (["--data", data] if data else [])
+    args = cli.build_parser().parse_args(argv)
+    cli_run.check_args(args)
+    assert args.preset == chosen
 
 
 def test_estimator_specs_and_the_printed_checks(tmp_path, capsys):

@@ -76,6 +76,74 @@ def test_user_data_npz(tmp_path, shape):
     assert names[0] == ("convs.0" if len(shape) == 3 else "layers.0")
 
 
+def test_seeds_count_means_count():
+    """seeds=3 trains seeds 0, 1, 2 (as --seeds 3); seeds=[3] the single seed 3."""
+    assert harness._parse_seeds(3) == (0, 1, 2)
+    assert harness._parse_seeds(np.int64(2)) == (0, 1)
+    assert harness._parse_seeds([3]) == (3,)
+    assert harness._parse_seeds((5, 3)) == (5, 3)
+    for bad, needle in [(0, "at least 1"), (-2, "at least 1"), (True, "count"),
+                        ("3", "count"), ([], "distinct"), ([1, 1], "distinct")]:
+        with pytest.raises(ValueError, match=needle):
+            harness._parse_seeds(bad)
+    s = harness.run_experiment(epochs=1, points=2, seeds=2, estimators=["binning"],
+                               logdir=None)
+    assert sorted(s.final) == [0, 1]
+    assert sorted(set(s.recorder.results()["seed"].tolist())) == [0, 1]
+
+
+def _fake_var_u(path, seed=0):
+    """A file laid out as var_u.mat (F uint8 (4096, 12) in a shuffled order, y uint8 (1, 4096)),
+    with labels of its own: a stand-in for the original, which is not redistributable."""
+    sio = pytest.importorskip("scipy.io")
+    rng = np.random.default_rng(seed)
+    f = ((np.arange(4096)[:, None] >> np.arange(12)) & 1)[rng.permutation(4096)]
+    y = (f[:, :6].sum(1) > f[:, 6:].sum(1)).astype(np.uint8)
+    sio.savemat(path, {"F": f.astype(np.uint8), "y": y[None, :]})
+    return f.astype(np.float32), y.astype(np.int32)
+
+
+def test_tishby_preset_trains_on_var_u_file(tmp_path):
+    """--preset tishby-tanh --data var_u.mat: the Tishby network on the file's data (not the
+    'data' preset's 32-16-8 MLP), and --resume reads the same file again."""
+    path = tmp_path / "var_u.mat"
+    f, y = _fake_var_u(path)
+    s = harness.run_experiment("tishby-tanh", data=str(path), epochs=2, points=2,
+                               estimators=["binning"], logdir=str(tmp_path / "runs"),
+                               name="v", tensorboard=False)
+    assert s.recorder.layer_names == tuple(f"layers.{i}" for i in range(5)) + ("output",)
+    assert s.config["data"] == os.path.abspath(path)
+    assert s.config["preset"] == "tishby-tanh"
+    res = s.recorder.results()
+    # the probe is every sample of the file: I(T;Y) of the output is bounded by H(Y) of the
+    # file's labels, and the generated task's labels are different
+    p1 = y.mean()
+    h_y = -(p1 * math.log2(p1) + (1 - p1) * math.log2(1 - p1))
+    assert res.where(layer="output")["i_ty"].max() <= h_y + 1e-6
+    gen = harness.run_experiment("tishby-tanh", epochs=2, points=2, estimators=["binning"],
+                                 logdir=None)
+    assert not np.allclose(gen.recorder.results().where(layer="output")["i_ty"],
+                           res.where(layer="output")["i_ty"])
+    r = harness.resume_experiment(str(tmp_path / "runs" / "v"))
+    assert r.config["data"] == os.path.abspath(path)
+
+
+def test_data_file_errors(tmp_path):
+    path = tmp_path / "var_u.mat"
+    _fake_var_u(path)
+    with pytest.raises(ValueError, match="takes no data file"):
+        harness.run_experiment("digits-cnn", data=str(path), logdir=None)
+    with pytest.raises(ValueError, match="tishby-tanh"):
+        harness.run_experiment("data", data=str(path), logdir=None)
+    img = tmp_path / "img.npz"
+    np.savez(img, x=np.zeros((20, 4, 4), np.float32), y=np.arange(20) % 2)
+    with pytest.raises(ValueError, match="vectors"):
+        harness.run_experiment("tishby-relu", data=str(img), logdir=None)
+    with pytest.raises(FileNotFoundError, match="var_u.mat not found"):
+        harness.run_experiment("tishby-tanh", data=str(tmp_path / "no" / "var_u.mat"),
+                               logdir=None)
+
+
 def test_bad_options():
     with pytest.raises(ValueError, match="valid presets"):
         harness.run_experiment("tishby-sigmoid", logdir=None)
