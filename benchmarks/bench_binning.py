@@ -7,7 +7,10 @@ saturate, as in training). Both sides estimate every (epoch, layer).
 References, timed in the same process:
 * binning / adaptive binning: NumPy the way the original code does it -- per layer per epoch,
   ``np.digitize`` then ``np.unique`` on row views for p(t), and again per class for H(T|Y);
-  adaptive edges from ``np.unique`` over the layer's pooled values.
+  adaptive edges from ``np.unique`` over the layer's pooled values. The convention rows
+  (``convention="idnns"`` / ``"chelombiev"``, issue 17) time the original codes' states:
+  ``edges[digitize(t, edges) - 1]`` on float32 linspace edges, and edges at
+  ``int(k * (U / B))`` plus the maximum.
 * KDE: NumPy of the same formula, vectorised (float32 BLAS distances, one kernel matrix, per-class
   sums by a matrix product).
 
@@ -80,17 +83,27 @@ def np_discrete_mi(digitized, y):
     return h_t, h_t - h_t_y  # I(X;T) = H(T) for distinct inputs, I(T;Y)
 
 
-ORIGINAL_EDGES = np.linspace(-1, 1, 30)
+ORIGINAL_EDGES = np.linspace(-1, 1, 30).astype(np.float32)
 
 
 def np_binning(t, y):
     return np_discrete_mi(np.digitize(t, ORIGINAL_EDGES), y)
 
 
+def np_binning_idnns(t, y):
+    return np_discrete_mi(ORIGINAL_EDGES[np.digitize(t, ORIGINAL_EDGES) - 1], y)
+
+
 def np_adaptive(t, y, n_bins=30):
     u = np.unique(t)
     edges = u[(np.arange(1, n_bins) * len(u)) // n_bins]
     return np_discrete_mi(np.digitize(t, edges), y)
+
+
+def np_adaptive_chelombiev(t, y, n_bins=30):
+    u = np.unique(t)
+    edges = [u[int(k * (len(u) / n_bins))] for k in range(n_bins)] + [u[-1]]
+    return np_discrete_mi(np.digitize(t, np.array(edges, t.dtype)), y)
 
 
 def np_kde(t, y, sigma2=1e-3):
@@ -151,6 +164,11 @@ def main():
     t_jx_ad = time_jax(AdaptiveBinning(), x, layers, y)
     rows.append(("adaptive_binning", t_np_ad, t_jx_ad))
     rows.append(("binning + adaptive", t_np_bin + t_np_ad, t_jx_bin + t_jx_ad))
+    rows.append(("binning (idnns)", time_numpy(np_binning_idnns, layers, y, args.epochs),
+                 time_jax(Binning(convention="idnns"), x, layers, y)))
+    rows.append(("adaptive (chelombiev)",
+                 time_numpy(np_adaptive_chelombiev, layers, y, args.epochs),
+                 time_jax(AdaptiveBinning(convention="chelombiev"), x, layers, y)))
 
     ke = args.kde_epochs
     kl = [layer[:ke] for layer in layers]

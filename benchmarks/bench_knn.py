@@ -9,7 +9,8 @@ Same estimator on both sides, same process, float32 inputs:
 Sizes N = 4096 and 10 000, d = 4 and 8 (target >= 5x). Then the peak resident memory of
 ``knn_entropy`` and ``ksg_mi`` at N = 50 000 (each in a fresh subprocess; ``ru_maxrss``), and
 one Compressed information-plane point: all six layers (10-7-5-4-3-2) of the 12-10-7-5-4-3-2
-tanh network at N = 4096, after compilation (target < 1 s).
+tanh network at N = 4096, after compilation (target < 1 s), for the default (mi="shuffle")
+and the paper's route (mi="entropy").
 
 Usage: ``python benchmarks/bench_knn.py [--repeats 3] [--skip-memory]``. Needs scikit-learn.
 """
@@ -169,7 +170,6 @@ def main():
 
 
 def compressed_point(repeats):
-    import infoplane
     from infoplane.estimators.compressed import Compressed
 
     rng = np.random.default_rng(0)
@@ -180,7 +180,13 @@ def compressed_point(repeats):
         h = np.tanh(2.0 * h @ (rng.normal(size=(fan, w)) / np.sqrt(fan))).astype(np.float32)
         layers.append(h)
         fan = w
-    est = Compressed()
+    for est in (Compressed(), Compressed(mi="entropy")):
+        compressed_timing(est, x, y, layers, repeats)
+
+
+def compressed_timing(est, x, y, layers, repeats):
+    import infoplane
+
     t0 = time.perf_counter()
     _, ctx = infoplane.prepare(est, x, y)
     jax_ready(ctx)
@@ -196,7 +202,8 @@ def compressed_point(repeats):
     point()
     t_first = time.perf_counter() - t0
     t_point = best_of(point, repeats)
-    print(f"Compressed, N=4096, 6 layers: prepare (autoencoder, {est.ae_steps} steps) "
+    print(f"Compressed(mi={est.mi!r}), N=4096, 6 layers: prepare (autoencoder, "
+          f"{est.ae_steps} steps) "
           f"{t_prep:.2f} s; first point incl. compile {t_first:.2f} s; one point after "
           f"compilation {t_point:.3f} s (target < 1 s); AE reconstruction error "
           f"{float(ctx.ae_recon_error):.3f}")

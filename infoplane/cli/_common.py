@@ -36,9 +36,17 @@ def parse_estimators(spec: str) -> list[str]:
     return specs
 
 
+def _cell(r: dict | None) -> str:
+    """``i_xt/i_ty`` of a row, 2 decimals; a NaN (an estimate its estimator flagged as
+    unstable, e.g. `Compressed`'s ``flag_stderr``) is printed as "unstable"."""
+    if r is None:
+        return ""
+    return "/".join("unstable" if v != v else f"{v:.2f}" for v in (r["i_xt"], r["i_ty"]))
+
+
 def print_table(rows: list[dict], layers, out) -> None:
     """Per estimator and split (first seed): rows = recorded epochs (at most TABLE_MAX_ROWS),
-    columns = layers."""
+    columns = layers. NaN values print as "unstable" (see `_cell`), with a note below."""
     if not rows:
         return
     first_seed = rows[0]["seed"]
@@ -46,7 +54,6 @@ def print_table(rows: list[dict], layers, out) -> None:
     for r in rows:
         if r["seed"] == first_seed:
             by_est.setdefault((r["estimator"], r["split"]), {})[(r["epoch"], r["layer"])] = r
-    width = max(11, *(len(layer) + 2 for layer in layers))
     for (est, split), cells in by_est.items():
         epochs = sorted({e for e, _ in cells})
         if len(epochs) > TABLE_MAX_ROWS:
@@ -54,15 +61,19 @@ def print_table(rows: list[dict], layers, out) -> None:
                 round(i * (len(epochs) - 1) / (TABLE_MAX_ROWS - 1)) for i in range(TABLE_MAX_ROWS)
             }
             epochs = [epochs[i] for i in sorted(pick)]
+        text = {(e, layer): _cell(cells.get((e, layer))) for e in epochs for layer in layers}
+        width = max(11, *(len(layer) + 2 for layer in layers),
+                    *(len(c) + 2 for c in text.values()))
         units = next(iter(cells.values()))["units"]
         print(f"\n{est} ({split}, seed {first_seed}): I(X;T)/I(T;Y) in {units}", file=out)
         print("  epoch" + "".join(f"{layer:>{width}}" for layer in layers), file=out)
         for e in epochs:
-            line = f"{e:>7}"
-            for layer in layers:
-                r = cells.get((e, layer))
-                line += f"{r['i_xt']:.2f}/{r['i_ty']:.2f}".rjust(width) if r else " " * width
-            print(line, file=out)
+            print(f"{e:>7}" + "".join(text[(e, layer)].rjust(width) for layer in layers),
+                  file=out)
+        if any("unstable" in c for c in text.values()):
+            print("  unstable: flagged by the estimator, its spread makes the number "
+                  "meaningless (NaN in results.csv; the value and its standard error are in "
+                  "aux.csv)", file=out)
 
 
 def log(msg: str) -> None:

@@ -122,10 +122,12 @@ def pack_rows(b, bits: int):
 def ordered_key(x):
     """Map float32 values to uint32 keys with the same order (and equality) as the floats.
 
-    -0.0 and +0.0 are mapped to one key so that they count as one distinct value.
+    -0.0 and +0.0 are mapped to one key so that they count as one distinct value. The fold
+    is done on the bits (``x == 0`` would also fold subnormals, which XLA:CPU flushes to zero
+    in float comparisons, while ``np.unique`` keeps them apart).
     """
-    x = jnp.where(x == 0, jnp.float32(0), x)  # fold -0.0 into +0.0
     u = lax.bitcast_convert_type(x.astype(jnp.float32), _U32)
+    u = jnp.where(u == _U32(0x80000000), _U32(0), u)  # fold -0.0 into +0.0
     neg = (u >> 31) == 1
     return jnp.where(neg, ~u, u | _U32(0x80000000))
 

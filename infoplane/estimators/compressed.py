@@ -30,23 +30,40 @@ of deep neural networks via lossy compression", ICLR 2024. The method, as implem
    noise, and whitening scales them up to unit variance; the estimate then depends on the
    noise draw (we measured 0.5 vs 1.6 nats for two seeds on a rank-2 layer with dim = 4).
    Check ``aux["pca_lost"]`` / the layer's spectrum, and use ``dim`` <= the rank there.
-4. **Entropies** by kNN (`infoplane.estimators.knn`, k = 5 by default): plain
-   Kozachenko–Leonenko with the k-th neighbour for dimensions <= 4, the Berrett–Samworth–Yuan
-   weighted KL over neighbours 1..k above 4 (so H(T') and H(X') use the plain form and the
-   joint H(X',T') at dim 8 the weighted form with floor(8/4) = 2 bias constraints).
+4. **Entropies** by kNN (`infoplane.estimators.knn`, k = 5), per-sample terms t_i with
+   H = psi(N) + mean_i t_i. I(T;Y) = H(T') - sum_y p(y) H(T' | Y=y), plain KL (k-th
+   neighbour); the class-conditional entropies come from **one masked kNN pass** (distances
+   to other classes are +inf), H(T'|Y=y) = psi(N_y) + mean over the class.
+5. **I(X;T)**, ``mi``:
 
-       I(X;T) = H(X') + H(T') - H(X',T')
-       I(T;Y) = H(T') - sum_y p(y) H(T' | Y=y)
+   * ``"shuffle"`` (default): I = H(X'_pi, T') - H(X', T'), pi a fixed random permutation
+     of the probe rows (from ``noise_seed``), each joint **jointly whitened** (`knn.whiten`,
+     + 0.5 log det of its covariance, exact), plain KL. The shuffled pair has the same
+     marginals and I = 0, so the kNN bias at independence cancels (the shuffle correction
+     of neuroscience MI estimates, e.g. Panzeri et al. 2007), and joint whitening leaves
+     kNN only the non-Gaussian part of the dependence; H(X'), H(T') drop out.
+   * ``"entropy"``: I = H(X') + H(T') - H(X', T') (the paper's), with the paper's weights
+     (plain KL up to 4 dimensions, BSY above: the 8-d joint at dim = 4 uses weights ~+-10).
 
-   The class-conditional entropies come from **one masked kNN pass**: distances to samples of
-   another class are +inf, so each sample's neighbours lie in its own class, and
-   H(T'|Y=y) = psi(N_y) + mean over the class of the per-sample terms; no loop over classes.
-   The three neighbour searches of a layer (T', (X',T'), T' within its class) share one blocked
-   pass over the rows (memory O(N * chunk)). H(X') is computed once, in `prepare`.
+   benchmarks/study_knn.py (Gaussian pairs, I = 0..10 nats, mapped smoothly into 64
+   dimensions and PCA-compressed back, N = 5000, 10 seeds), error / spread at dim = 4:
+   "shuffle" <= 0.03 / 0.07 nats for I <= 6, -0.10 at 8; "entropy" up to +0.56 / 0.13-0.29;
+   at dim = 8: "shuffle" <= 0.12 / 0.04, "entropy" spreads by 50-100 nats.
+6. **Flags.** Each estimate has a per-sample standard error std_i(p_i) / sqrt(N) of the terms
+   p_i it is the mean of ("shuffle": with the log determinants' `knn.gaussian_influence`; it
+   overstates the spread over seeds ~1.3-2.3x; "entropy" ~0.8-1x). One that is not finite,
+   or whose standard error exceeds ``flag_stderr * max(|estimate|, 1 nat)``, is **flagged**:
+   i_xt / i_ty is NaN (tables, plots and the DPI / range checks leave it out; ``infoplane
+   run`` prints "unstable"), the number is in ``aux["i_xt_raw"]`` / ``aux["i_ty_raw"]``, and
+   ``aux["unstable"]`` is 1 (I(X;T)), 2 (I(T;Y)) or 3 (both).
+
+All neighbour searches of a layer (T', T' within its class, and the joints) share one blocked
+pass over the rows (memory O(N * chunk)). H(X') is computed once, in `prepare`.
 
 Every class needs at least k + 1 samples (checked in `prepare`). NaN activations are rejected
 by `infoplane.estimate`. Samples that coincide exactly after noise (e.g. dead ReLU units with
-relative noise, which leaves zeros at zero) give -inf entropies: use ``noise="absolute"`` there.
+relative noise, which leaves zeros at zero) give -inf or, under jit, hugely negative (junk)
+entropies: use ``noise="absolute"`` there.
 The same holds for X': discrete inputs compressed by PCA can coincide (e.g. the 4096 binary
 patterns of the Shwartz-Ziv–Tishby set projected on 4 principal axes) and give NaN; the
 autoencoder's continuous code does not. On such near-deterministic layers the method measures
@@ -71,11 +88,15 @@ from infoplane.estimators._base import Estimate, Probe, check_units, dataclass_p
 from infoplane.estimators._numerics import pairwise_sqdist
 from infoplane.estimators.knn import (
     CHUNK,
+    bsy_weights,
+    capped_bsy_weights,
     entropy_from_log_radii,
-    entropy_weights,
+    gaussian_influence,
     knn_sqdist,
     map_row_blocks,
+    plain_weights,
     smallest_k,
+    whiten,
 )
 
 
@@ -86,6 +107,8 @@ class CompressedContext:
 
     labels: int32 (N,); class_counts: float32 (C,) samples per class;
     x_code: float32 (N, dx) the compressed (and, with whiten, whitened) inputs X';
+    x_shuffled: float32 (N, dx) x_code with its rows in a fixed random order (the shuffle);
+    x_terms: float32 (N,) per-sample kNN entropy terms of x_code (mean = H - psi(N));
     h_x: float32 () H(X') in nats (of the unwhitened code);
     x_shift: float32 () 0.5 log det of the code's covariance (0 without whitening), so that
       H(x_code) = h_x - x_shift;
@@ -98,6 +121,8 @@ class CompressedContext:
     labels: jax.Array
     class_counts: jax.Array
     x_code: jax.Array
+    x_shuffled: jax.Array
+    x_terms: jax.Array
     h_x: jax.Array
     x_shift: jax.Array
     ae_loss: jax.Array
@@ -190,32 +215,44 @@ def _autoencoder(n: int, d_in: int, dim: int, hidden: int, steps: int, lr: float
     return fit, params
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
-def _knn_entropy_nats(z, k: int, weights, chunk: int):
-    """kNN entropy (nats) of z (N, d) with the given neighbour weights."""
-    n, d = z.shape
-    d2 = knn_sqdist(z, k, chunk=chunk)
-    return digamma(jnp.float32(n)) + jnp.mean(entropy_from_log_radii(0.5 * jnp.log(d2), n, d,
-                                                                     weights))
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _entropy_terms(z, weights, chunk: int):
+    """Per-sample kNN entropy terms (N,) of z (N, d): H = psi(N) + their mean (nats)."""
+    d2 = knn_sqdist(z, len(weights), chunk=chunk)
+    return entropy_from_log_radii(0.5 * jnp.log(d2), z.shape[0], z.shape[1], weights)
 
 
 # ---- the estimator -----------------------------------------------------------------------------
 
+#: ``mi`` routes for I(X;T) (module docstring, step 5).
+ROUTES = ("shuffle", "entropy")
 
-def _layer_radii(t, x, labels, k: int, chunk: int):
-    """One blocked pass: squared distances to the k nearest other samples in T', in (X', T')
-    and in T' within the sample's own class. t: (N, dt), x: (N, dx) -> three (N, k)."""
+
+def _layer_radii(t, labels, k: int, chunk: int, spaces, modes):
+    """One blocked pass: squared distances to the k nearest other samples in T', in T' within
+    the sample's own class, and in each of ``spaces`` ((N, m) arrays): with mode "add" the
+    space is X' and the distance is that of the concatenation (X', T') (d_t + d_x); with
+    mode "own" the distance is that of the space itself. -> 2 + len(spaces) arrays (N, k)."""
     n = t.shape[0]
     cols = jnp.arange(n, dtype=jnp.int32)
 
-    def block(rows, tb, xb, lb):
+    def block(rows, tb, lb, *zbs):
         self_ = rows[:, None] == cols[None, :]
         d_t = jnp.where(self_, jnp.inf, pairwise_sqdist(tb, t))  # (chunk, N)
-        d_xt = d_t + pairwise_sqdist(xb, x)
         d_ty = jnp.where(lb[:, None] != labels[None, :], jnp.inf, d_t)
-        return smallest_k(d_t, k), smallest_k(d_xt, k), smallest_k(d_ty, k)
+        out = [smallest_k(d_t, k), smallest_k(d_ty, k)]
+        for z, zb, mode in zip(spaces, zbs, modes, strict=True):
+            d_z = pairwise_sqdist(zb, z)
+            out.append(smallest_k(d_t + d_z if mode == "add" else
+                                  jnp.where(self_, jnp.inf, d_z), k))
+        return tuple(out)
 
-    return map_row_blocks(block, n, chunk, t, x, labels)
+    return map_row_blocks(block, n, chunk, t, labels, *spaces)
+
+
+def _unstable(value, stderr, rel: float):
+    """Flag (bool array) for a value in nats: not finite, or stderr > rel * max(|value|, 1)."""
+    return ~jnp.isfinite(value) | ~(stderr <= rel * jnp.maximum(jnp.abs(value), 1.0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,16 +262,22 @@ class Compressed:
     Args:
       sigma: noise scale (default 1e-3), > 0.
       noise: "relative" (t + sigma t eps, default) or "absolute" (t + sigma eps).
-      noise_seed: seed of the noise draw (the same draw at every call).
+      noise_seed: seed of the noise draw and of the shuffle (the same at every call).
       dim: compressed dimension of X and of each layer (default 4). Layers (and inputs) no
         wider than ``dim`` are kept whole, not compressed.
       x_compressor: "autoencoder" (default, the paper's) or "pca".
       k: kNN neighbours (default 5).
-      weighted: kNN entropy form, as in `knn_entropy`: None (default, the paper's) -- plain
-        KL for dimensions <= 4, BSY weighted KL above; False -- plain KL everywhere (lower
-        variance: with k = 5 the BSY weights are ~+-10 and its estimate of an 8-d entropy
-        spreads by ~0.25 nats at N = 4000, while plain KL is ~0.06 nats low with a spread of
-        ~0.03); True -- BSY everywhere.
+      mi: the I(X;T) route (module docstring, step 5): "shuffle" (default) or "entropy"
+        (the paper's; with ``weighted=None`` the behaviour before issue 17).
+      weighted: the kNN entropy form: None (default) -- plain KL (k-th neighbour) with
+        mi="shuffle", the paper's with mi="entropy" (plain up to 4 dimensions, BSY weights
+        with all floor(d/4) constraints above: ~+-10 for the 8-d joint at dim = 4); False --
+        plain KL everywhere; True -- BSY everywhere: with mi="entropy" those weights, with
+        mi="shuffle" bounded ones (`knn.capped_bsy_weights` at k: ||w||_2 <= 3, 1 constraint
+        in 8-d; off Gaussians ~1 nat less bias at I = 8, at 2-3x the spread).
+      flag_stderr: flag (NaN, number in aux) an estimate whose standard error exceeds
+        ``flag_stderr * max(|estimate|, 1 nat)`` (default 0.25, > 0; e.g. 1e9 flags only
+        non-finite ones; module docstring, step 6).
       whiten: whiten X' and T' separately before the kNN estimates (default True; see the
         module docstring -- MI is unchanged, the estimator's bias is smaller).
       ae_hidden, ae_steps, ae_lr, ae_batch, ae_seed: the autoencoder's hidden width, Adam
@@ -242,10 +285,12 @@ class Compressed:
       chunk: rows per distance block (memory O(N * chunk)); no effect on results.
       units: "bits" (default) or "nats".
 
-    ``estimate_layer(ctx, t)``: t (N, d) -> `Estimate` with ``i_xt``, ``i_ty`` and aux
-    ``h_t`` = H(T'), ``h_t_given_y``, ``h_x`` = H(X'), ``h_xt`` = H(X',T') (differential
-    entropies, may be negative), ``pca_lost`` (fraction of the noisy layer's variance PCA
-    dropped) and ``ae_recon_error`` (see `CompressedContext`).
+    ``estimate_layer(ctx, t)``: t (N, d) -> `Estimate` with ``i_xt``, ``i_ty`` (NaN where
+    flagged) and aux ``h_t`` = H(T'), ``h_t_given_y``, ``h_x`` = H(X'), ``h_xt`` = H(X',T')
+    (differential entropies, may be negative), ``i_xt_shuffled`` (mi="shuffle": H(X') +
+    H(T') - H(X'_pi, T'), the bias at I = 0 that was subtracted), ``i_xt_raw``, ``i_ty_raw``
+    (flagged or not), ``i_xt_stderr``, ``i_ty_stderr``, ``unstable`` (0 to 3), ``pca_lost``
+    (fraction of the noisy layer's variance PCA dropped) and ``ae_recon_error``.
 
     Example::
 
@@ -258,7 +303,9 @@ class Compressed:
     dim: int = 4
     x_compressor: str = "autoencoder"
     k: int = 5
+    mi: str = "shuffle"
     weighted: bool | None = None
+    flag_stderr: float = 0.25
     whiten: bool = True
     ae_hidden: int = 64
     ae_steps: int = 2000
@@ -288,16 +335,34 @@ class Compressed:
             raise ValueError(
                 f"x_compressor must be 'autoencoder' or 'pca', got {self.x_compressor!r}."
             )
+        if self.mi not in ROUTES:
+            raise ValueError(
+                f"mi must be 'shuffle' (the default: shuffle-corrected, jointly whitened) or "
+                f"'entropy' (the paper's H(X') + H(T') - H(X',T')), got {self.mi!r}."
+            )
         for name in ("dim", "k", "ae_hidden", "ae_steps", "ae_batch", "chunk"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"Compressed {name} must be a positive integer, got {v!r}.")
         if self.weighted not in (None, True, False):
             raise ValueError(f"weighted must be None, True or False, got {self.weighted!r}.")
-        entropy_weights(self.k, 2 * self.dim, self.weighted)  # raises if k is too small
+        f = self.flag_stderr
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not f > 0:
+            raise ValueError(
+                f"flag_stderr must be a number > 0 (a fraction of max(|estimate|, 1 nat)), "
+                f"got {f!r}; use e.g. 1e9 to flag only non-finite estimates."
+            )
+        self._weights(2 * self.dim)  # raises if k is too small for the BSY weights
 
     def params(self) -> tuple:
         return dataclass_params(self)
+
+    def _weights(self, d: int) -> tuple[float, ...]:
+        """Neighbour weights of a d-dimensional entropy (see ``weighted``)."""
+        if self.weighted and self.mi == "shuffle":  # bounded: drop constraints, keep k
+            return capped_bsy_weights(d, k_min=self.k, k_max=self.k)
+        bsy = self.weighted or (self.weighted is None and self.mi == "entropy" and d > 4)
+        return bsy_weights(self.k, d) if bsy else plain_weights(self.k)
 
     # -- prepare: once per probe set, on the host --
 
@@ -333,9 +398,8 @@ class Compressed:
             )
             codes, lam, _ = pca_project(raw, self.dim)  # a rotation of the code: same entropy
         x_code, x_shift = whiten_codes(codes, lam) if self.whiten else (codes, 0.0)
-        d = x_code.shape[1]
-        h_x = _knn_entropy_nats(x_code, self.k, entropy_weights(self.k, d, self.weighted),
-                                min(self.chunk, n)) + x_shift
+        x_terms = _entropy_terms(x_code, self._weights(x_code.shape[1]), min(self.chunk, n))
+        h_x = digamma(jnp.float32(n)) + jnp.mean(x_terms) + x_shift
         if not np.isfinite(float(h_x)):
             n_distinct = np.unique(np.asarray(x_code), axis=0).shape[0]
             raise ValueError(
@@ -345,10 +409,13 @@ class Compressed:
                 "Discrete inputs (e.g. binary patterns) often collide under PCA: use "
                 "x_compressor='autoencoder', a larger dim, or a probe set without repeats."
             )
+        perm = np.random.default_rng(self.noise_seed).permutation(n)
         return CompressedContext(
             labels=jnp.asarray(labels, jnp.int32),
             class_counts=jnp.asarray(counts, jnp.float32),
             x_code=x_code,
+            x_shuffled=x_code[jnp.asarray(perm)],
+            x_terms=x_terms,
             h_x=jnp.asarray(h_x, jnp.float32),
             x_shift=jnp.asarray(x_shift, jnp.float32),
             ae_loss=ae_loss,
@@ -372,31 +439,58 @@ class Compressed:
         if self.whiten:
             codes, shift_t = whiten_codes(codes, lam)
         dt, dx = codes.shape[1], ctx.x_code.shape[1]
-        w_t = entropy_weights(self.k, dt, self.weighted)
-        w_xt = entropy_weights(self.k, dt + dx, self.weighted)
-        r_t, r_xt, r_ty = _layer_radii(codes, ctx.x_code, ctx.labels, self.k,
-                                       min(self.chunk, n))
+        w_t, w_xt = self._weights(dt), self._weights(dt + dx)
         psi_n = digamma(jnp.float32(n))
-        term_t = entropy_from_log_radii(0.5 * jnp.log(r_t), n, dt, w_t)  # (N,)
-        term_xt = entropy_from_log_radii(0.5 * jnp.log(r_xt), n, dt + dx, w_xt)
-        term_ty = entropy_from_log_radii(0.5 * jnp.log(r_ty), n, dt, w_t)
+        chunk = min(self.chunk, n)
+        def terms(r2, d, w):  # per-sample entropy terms from squared radii (mean = H - psi(N))
+            return entropy_from_log_radii(0.5 * jnp.log(r2), n, d, w)
+
+        if self.mi == "shuffle":  # all entropies of jointly whitened pairs (whitened coords)
+            j, shift_j = whiten(jnp.concatenate([ctx.x_code, codes], axis=1))
+            js, shift_s = jnp.concatenate([ctx.x_shuffled, codes], axis=1), 0.0
+            if not self.whiten:  # (with whitened codes the shuffled pair is white to O(N^-1/2))
+                js, shift_s = whiten(js)
+            r_t, r_ty, r_j, r_js = _layer_radii(
+                codes, ctx.labels, self.k, chunk, (j, ctx.x_shuffled if self.whiten else js),
+                ("own", "add" if self.whiten else "own"))
+            term_j, term_js = terms(r_j, dt + dx, w_xt), terms(r_js, dt + dx, w_xt)
+            h_xt = psi_n + jnp.mean(term_j) + shift_j
+            i_xt = shift_s + jnp.mean(term_js) - shift_j - jnp.mean(term_j)
+            per_xt = term_js + gaussian_influence(js) - term_j - gaussian_influence(j)
+        else:
+            r_t, r_ty, r_xt = _layer_radii(codes, ctx.labels, self.k, chunk, (ctx.x_code,),
+                                           ("add",))
+            term_xt = terms(r_xt, dt + dx, w_xt)
+            h_xt = psi_n + jnp.mean(term_xt)
+            per_xt = ctx.x_terms + terms(r_t, dt, w_t) - term_xt
+            i_xt = psi_n + jnp.mean(per_xt)  # = H(X') + H(T') - H(X',T'), whitened coords
+        term_t, term_ty = terms(r_t, dt, w_t), terms(r_ty, dt, w_t)
         h_t = psi_n + jnp.mean(term_t)  # of the whitened codes
-        h_xt = psi_n + jnp.mean(term_xt)
-        p_y = ctx.class_counts / n
-        # sum_y p(y) [psi(N_y) + mean_{i in y} term_i] = sum_y p(y) psi(N_y) + mean_i term_i
-        h_t_y = jnp.sum(jnp.where(ctx.class_counts > 0, p_y * digamma(
-            jnp.maximum(ctx.class_counts, 1.0)), 0.0)) + jnp.mean(term_ty)
-        i_xt = (ctx.h_x - ctx.x_shift) + h_t - h_xt  # all three in whitened coordinates
-        i_ty = h_t - h_t_y
+        per_ty = term_t - term_ty - digamma(ctx.class_counts)[ctx.labels]  # sum_y p(y) psi(N_y)
+        i_ty = psi_n + jnp.mean(per_ty)
+        se_xt = jnp.std(per_xt) / math.sqrt(n)
+        se_ty = jnp.std(per_ty) / math.sqrt(n)
+        bad_xt = _unstable(i_xt, se_xt, self.flag_stderr)
+        bad_ty = _unstable(i_ty, se_ty, self.flag_stderr)
         conv = lambda v: nats_to(self.units, v)  # noqa: E731
+        aux = {}
+        if self.mi == "shuffle":
+            aux["i_xt_shuffled"] = conv(ctx.h_x - ctx.x_shift + h_t - shift_s - psi_n
+                                        - jnp.mean(term_js))
         return Estimate(
-            i_xt=conv(i_xt),
-            i_ty=conv(i_ty),
+            i_xt=conv(jnp.where(bad_xt, jnp.nan, i_xt)),
+            i_ty=conv(jnp.where(bad_ty, jnp.nan, i_ty)),
             aux={
                 "h_t": conv(h_t + shift_t),
-                "h_t_given_y": conv(h_t_y + shift_t),
+                "h_t_given_y": conv(h_t - i_ty + shift_t),
                 "h_x": conv(ctx.h_x),
                 "h_xt": conv(h_xt + shift_t + ctx.x_shift),
+                **aux,
+                "i_xt_raw": conv(i_xt),
+                "i_ty_raw": conv(i_ty),
+                "i_xt_stderr": conv(se_xt),
+                "i_ty_stderr": conv(se_ty),
+                "unstable": bad_xt.astype(jnp.float32) + 2.0 * bad_ty.astype(jnp.float32),
                 "pca_lost": lost,
                 "ae_recon_error": ctx.ae_recon_error,
             },

@@ -19,6 +19,13 @@ Memory is O(chunk * N): rows are processed in blocks of ``chunk``.
 ``adaptive=True`` (adaptive KDE of Chelombiev et al. 2019) uses the noise variance
 ``sigma2 * max|T|^2``, i.e. a noise standard deviation proportional to the layer's maximum
 absolute activation, which makes the estimate invariant to rescaling the layer.
+
+Fixed-noise preprocessing of Chelombiev et al.'s code (``input_noise``, ``abs_values``): before
+the bound, the activations get Gaussian noise of standard deviation ``input_noise`` (they use
+0.01), drawn from ``jax.random.PRNGKey(noise_seed)`` -- the same noise for every call and epoch,
+so results are deterministic given the seed (and the JAX version's PRNG) -- and then, with
+``abs_values=True``, their absolute values: ``t' = |t + input_noise * eps|``, eps ~ N(0, I).
+``KDE(input_noise=0.01, abs_values=True)`` is their setting; both off by default.
 """
 
 from __future__ import annotations
@@ -78,6 +85,10 @@ class KDE:
       bound: which bound ``i_xt`` / ``i_ty`` report: "upper" (default) or "lower"; both are
         always in ``aux`` (``i_xt_upper``, ``i_xt_lower``, ``i_ty_upper``, ``i_ty_lower``).
       adaptive: if True, use sigma2 * max|T|^2 (adaptive KDE, Chelombiev et al. 2019).
+      input_noise: standard deviation of Gaussian noise added to the activations before the
+        bound (Chelombiev et al.'s fixed-noise KDE uses 0.01); 0 (default) = none.
+      abs_values: if True, take |t| (after the noise) before the bound, as Chelombiev et al.
+      noise_seed: seed of the ``input_noise`` draw (``jax.random.PRNGKey(noise_seed)``).
       chunk: rows per block of the distance matrix (memory O(chunk * N)); no effect on results.
       units: "bits" (default) or "nats".
 
@@ -88,6 +99,9 @@ class KDE:
     sigma2: float = 1e-3
     bound: str = "upper"
     adaptive: bool = False
+    input_noise: float = 0.0
+    abs_values: bool = False
+    noise_seed: int = 0
     chunk: int = 512
     units: str = "bits"
 
@@ -104,6 +118,16 @@ class KDE:
             )
         if self.bound not in ("upper", "lower"):
             raise ValueError(f"bound must be 'upper' or 'lower', got {self.bound!r}.")
+        if not (isinstance(self.input_noise, (int, float)) and math.isfinite(self.input_noise)
+                and self.input_noise >= 0):
+            raise ValueError(
+                f"KDE input_noise is a standard deviation >= 0, got {self.input_noise!r}. "
+                "Chelombiev et al.'s fixed-noise KDE uses input_noise=0.01; 0 adds none."
+            )
+        if not isinstance(self.abs_values, bool):
+            raise ValueError(f"abs_values must be True or False, got {self.abs_values!r}.")
+        if not isinstance(self.noise_seed, int) or isinstance(self.noise_seed, bool):
+            raise ValueError(f"noise_seed must be an integer, got {self.noise_seed!r}.")
         if not isinstance(self.chunk, int) or self.chunk < 1:
             raise ValueError(f"chunk must be a positive integer, got {self.chunk!r}.")
 
@@ -113,8 +137,17 @@ class KDE:
     def prepare(self, probe: Probe) -> Probe:
         return probe
 
-    def estimate_layer(self, probe: Probe, t) -> Estimate:
+    def preprocess(self, t):
+        """The activations the bound sees: ``|t + input_noise * eps|`` (each part only when
+        set). t: (N, d) -> (N, d) float32; the noise is the same for every call."""
         t = t.astype(jnp.float32)
+        if self.input_noise > 0:
+            eps = jax.random.normal(jax.random.PRNGKey(self.noise_seed), t.shape, jnp.float32)
+            t = t + jnp.float32(self.input_noise) * eps
+        return jnp.abs(t) if self.abs_values else t
+
+    def estimate_layer(self, probe: Probe, t) -> Estimate:
+        t = self.preprocess(t)
         n = t.shape[0]
         s2 = jnp.float32(self.sigma2)
         if self.adaptive:

@@ -10,10 +10,16 @@ i.e. H = -mean_i sum_j w_j log f_j(z_i) with f_j(z_i) = e^psi(j) / (e^psi(N) V_d
 
 * d <= 4 (default): the standard Kozachenko–Leonenko estimator with the k-th neighbour,
   w = e_k: H = psi(N) - psi(k) + log V_d + d * mean_i log r_ik (Kraskov et al. 2004, eq. 20).
-* d > 4 (default): the weighted KL estimator of Berrett, Samworth & Yuan (2019, Ann. Stat.):
-  w is the minimum-norm vector with sum_j w_j = 1 and sum_j w_j Gamma(j + 2l/d) / Gamma(j) = 0
-  for l = 1..floor(d/4), which cancels the leading bias terms. Solved on the host with NumPy
-  once per (k, d) (`bsy_weights`); it needs k > floor(d/4).
+* d > 4: the weighted KL estimator of Berrett, Samworth & Yuan (2019, Ann. Stat.): w is the
+  minimum-norm vector with sum_j w_j = 1 and sum_j w_j Gamma(j + 2l/d) / Gamma(j) = 0 for
+  l = 1..L, which cancels the leading bias terms (k/N)^(2l/d). BSY take L = floor(d/4)
+  (`bsy_weights`, ``weighted=True``; needs k > L). Those weights grow fast with d: at k = 5
+  they are (9.9, -7.7, -7.2, -1.2, 7.2) in 8 dimensions and (495, -4350, 11280, -11520,
+  4096) in 16, and the estimate's spread grows with them (~0.4 and ~50 nats at N = 5000).
+  The default (``weighted=None``) therefore keeps ||w||_2 <= `MAX_WEIGHT_NORM` = 3
+  (`capped_bsy_weights`): the fewest neighbours k' >= k, and for that k' the most
+  low-order constraints, that fit; measured numbers in `entropy_weights` and
+  benchmarks/study_knn.py. Weights are solved on the host with NumPy once per (k, d).
 
 (Butakov et al. 2024 write f_j with (N - 1) in place of e^psi(N); the two differ by less than
 1/(2N) nats. We use psi(N), the standard KL normalisation, for both forms.)
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -63,10 +70,11 @@ def log_unit_ball_volume(d: int) -> float:
 
 
 @functools.cache
-def bsy_weights(k: int, d: int) -> tuple[float, ...]:
-    """Berrett–Samworth–Yuan weights: min-norm w in R^k, sum w = 1, and for l = 1..floor(d/4)
-    sum_j w_j Gamma(j + 2l/d) / Gamma(j) = 0. With floor(d/4) = 0 this is w_j = 1/k."""
-    n_l = d // 4
+def bsy_weights(k: int, d: int, n_constraints: int | None = None) -> tuple[float, ...]:
+    """Berrett–Samworth–Yuan weights: min-norm w in R^k, sum w = 1, and for l = 1..L
+    sum_j w_j Gamma(j + 2l/d) / Gamma(j) = 0, L = floor(d/4) (BSY's choice) unless
+    ``n_constraints`` says otherwise. With L = 0 this is w_j = 1/k."""
+    n_l = d // 4 if n_constraints is None else int(n_constraints)
     if k <= n_l:
         raise ValueError(
             f"The weighted (BSY) kNN entropy in d={d} dimensions has {n_l} bias constraints and "
@@ -84,15 +92,63 @@ def bsy_weights(k: int, d: int) -> tuple[float, ...]:
     return tuple(float(v) for v in w)
 
 
-def entropy_weights(k: int, d: int, weighted: bool | None) -> tuple[float, ...]:
-    """The weight vector over neighbours 1..k: plain KL (e_k) or BSY, see the module docstring.
+@functools.cache
+def capped_bsy_weights(d: int, k_min: int = 5, k_max: int = 40,
+                       max_norm: float = 3.0) -> tuple[float, ...]:
+    """BSY weights of bounded norm: the fewest neighbours k in k_min..k_max and, for that k,
+    the most bias constraints L <= floor(d/4) whose min-norm weights have ||w||_2 <= max_norm
+    (the low-order constraints, which cancel the largest bias terms (k/N)^(2l/d), are kept
+    first). None of them (d > 32 at k <= 40): the plain KL weights e_{k_min}."""
+    for k in range(k_min, k_max + 1):
+        for n_l in range(min(d // 4, k - 1), 0, -1):
+            w = bsy_weights(k, d, n_l)
+            if math.sqrt(sum(v * v for v in w)) <= max_norm:
+                return w
+    return tuple(1.0 if j == k_min else 0.0 for j in range(1, k_min + 1))
 
-    weighted=None chooses plain KL for d <= 4 and BSY for d > 4."""
-    if weighted is None:
-        weighted = d > 4
-    if weighted:
-        return bsy_weights(k, d)
+
+#: The largest ||w||_2 of BSY weights that `entropy_weights` picks by itself (weighted=None).
+#: Measured (benchmarks/study_knn.py --task h: a correlated Gaussian, N = 5000, 10 seeds,
+#: error / spread in nats): in 8 dimensions BSY's weights at k = 5 (norm 16) -0.01 / 0.16,
+#: the bounded ones (k = 5, 1 constraint) -0.14 / 0.04, plain KL +0.16 / 0.02; in 16,
+#: BSY's (norm 17 000) -11 / 48, bounded (k = 12, 3 constraints) -0.82 / 0.10, plain
+#: +1.01 / 0.05; in 32 (BSY impossible at k = 5) bounded -4.5 / 0.1, plain +3.6 / 0.05:
+#: above ~10 dimensions no kNN entropy is accurate at this N, but a bounded one is stable.
+MAX_WEIGHT_NORM = 3.0
+
+
+def plain_weights(k: int) -> tuple[float, ...]:
+    """e_k: the plain Kozachenko–Leonenko estimator with the k-th neighbour."""
     return tuple(1.0 if j == k else 0.0 for j in range(1, k + 1))
+
+
+def entropy_weights(k: int, d: int, weighted: bool | None, n: int | None = None
+                    ) -> tuple[float, ...]:
+    """The weight vector over neighbours 1..len(w): plain KL (e_k) or BSY.
+
+    weighted=None: plain KL for d <= 4; above, BSY weights of norm <= `MAX_WEIGHT_NORM`
+    (`capped_bsy_weights` with k_min = k, k_max = max(k, min(40, n - 1)); with k = 5: in
+    5..7 dimensions BSY's own weights; in 8, one constraint instead of two; in 9..11 k = 6..7
+    with one; in 16, k = 12 with 3 of 4; so the result may use more than k neighbours).
+    weighted=True: BSY's weights with all floor(d/4) constraints and exactly k neighbours,
+    with a warning when their norm exceeds `MAX_WEIGHT_NORM`. weighted=False: plain KL."""
+    if weighted is None:
+        if d <= 4:
+            return plain_weights(k)
+        k_max = max(k, 40 if n is None else min(40, n - 1))
+        return capped_bsy_weights(d, k_min=k, k_max=k_max, max_norm=MAX_WEIGHT_NORM)
+    if weighted:
+        w = bsy_weights(k, d)
+        norm = math.sqrt(sum(v * v for v in w))
+        if norm > MAX_WEIGHT_NORM:
+            warnings.warn(
+                f"BSY weights for k={k} in d={d} dimensions have norm {norm:.3g} (> "
+                f"{MAX_WEIGHT_NORM:g}): the estimate's spread grows with it (measured at N = "
+                "5000: ~0.4 nats at norm 16 in 8 dimensions, ~50 nats at norm 17 000 in 16). "
+                "Use weighted=None (bounded weights) or weighted=False (plain KL).",
+                RuntimeWarning, stacklevel=3)
+        return w
+    return plain_weights(k)
 
 
 def _digamma_consts(weights) -> float:
@@ -222,8 +278,9 @@ def entropy_from_log_radii(log_r, n_eff, d: int, weights):
     return jnp.float32(const) + d * acc
 
 
-def _whiten(z):
-    """(z - mean) Sigma^{-1/2} and 0.5 log det Sigma. z: (N, d).
+def whiten(z):
+    """(z - mean) Sigma^{-1/2} and 0.5 log det Sigma (Sigma the sample covariance, N - 1).
+    z: (N, d) -> ((N, d), ()); H(z) = H(whitened) + 0.5 log det Sigma exactly.
 
     Two passes (the second re-whitens the result of the first) so that float32 eigh of an
     ill-conditioned covariance still gives log det to ~1e-6 and unit covariance."""
@@ -238,6 +295,13 @@ def _whiten(z):
     return zc, shift
 
 
+def gaussian_influence(z_white):
+    """Per-sample influence of 0.5 log det of the sample covariance, from whitened samples:
+    0.5 (|z_i|^2 - d). z_white: (N, d) -> (N,). Its mean is ~0; its spread is the sampling
+    spread that `whiten`'s log det adds to an entropy (for the per-sample standard error)."""
+    return 0.5 * (jnp.sum(z_white * z_white, axis=1) - z_white.shape[1])
+
+
 def knn_entropy(z, k: int = 5, units: str = "bits", weighted: bool | None = None,
                 whiten: bool = False, chunk: int = CHUNK):
     """Kozachenko–Leonenko kNN estimate of the differential entropy of samples ``z``.
@@ -248,8 +312,11 @@ def knn_entropy(z, k: int = 5, units: str = "bits", weighted: bool | None = None
         weighted form.
       units: "bits" (default) or "nats".
       weighted: None (default) -- plain KL with the k-th neighbour for d <= 4, the
-        Berrett–Samworth–Yuan weighted KL over neighbours 1..k for d > 4; True / False force
-        the weighted / plain form.
+        Berrett–Samworth–Yuan weighted KL for d > 4 with weights of bounded norm
+        (`entropy_weights`: it may use more than k neighbours, up to 40); True -- BSY's
+        weights with all floor(d/4) constraints and k neighbours (warns when their norm is
+        above `MAX_WEIGHT_NORM`: at k = 5 they are +-10 in 8 dimensions and up to 11 520 in
+        16, where the estimate spreads by ~50 nats at N = 5000); False -- plain KL.
       whiten: estimate on Sigma^{-1/2}(z - mean) and add 0.5 log det Sigma (Sigma the sample
         covariance). Exact for the true entropy; helps when the scales of the coordinates differ.
       chunk: rows per distance block (memory O(N * chunk)); does not change the result.
@@ -265,17 +332,17 @@ def knn_entropy(z, k: int = 5, units: str = "bits", weighted: bool | None = None
     _check_points(z, "z", k)
     z = jnp.asarray(z, jnp.float32)
     n, d = z.shape
-    weights = entropy_weights(k, d, weighted)
-    return _knn_entropy(z, k, units, weights, whiten, chunk)
+    weights = entropy_weights(k, d, weighted, n)
+    return _knn_entropy(z, units, weights, whiten, chunk)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
-def _knn_entropy(z, k, units, weights, whiten, chunk):
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _knn_entropy(z, units, weights, whiten_, chunk):
     n, d = z.shape
     shift = jnp.float32(0.0)
-    if whiten:
-        z, shift = _whiten(z)
-    d2 = knn_sqdist(z, k, chunk=chunk)  # (N, k)
+    if whiten_:
+        z, shift = whiten(z)
+    d2 = knn_sqdist(z, len(weights), chunk=chunk)  # (N, len(weights))
     terms = entropy_from_log_radii(0.5 * jnp.log(d2), n, d, weights)
     h = digamma(jnp.float32(n)) + jnp.mean(terms) + shift
     return nats_to(units, h)
@@ -356,12 +423,17 @@ def _ksg_mi(a, b, k, units, standardize, chunk):
 
 
 __all__ = [
+    "MAX_WEIGHT_NORM",
     "bsy_weights",
+    "capped_bsy_weights",
     "entropy_weights",
+    "gaussian_influence",
     "knn_entropy",
     "knn_sqdist",
     "ksg_counts",
     "ksg_mi",
     "map_row_blocks",
+    "plain_weights",
     "smallest_k",
+    "whiten",
 ]

@@ -417,11 +417,29 @@ def format_range_violations(violations: Iterable[RangeViolation], *, total: int 
     return "\n".join(lines)
 
 
+def _withheld(results: Results) -> str | None:
+    """One line naming the NaN estimates per estimator (None if there are none)."""
+    counts: dict[str, list[int]] = {}
+    for e, *vals in zip(*(results[c].tolist() for c in ("estimator", *QUANTITIES)),
+                        strict=True):
+        c = counts.setdefault(e, [0, 0])
+        c[0] += sum(1 for v in vals if math.isnan(float(v)))
+        c[1] += len(vals)
+    parts = [f"{e} {nan} of {total}" for e, (nan, total) in counts.items() if nan]
+    if not parts:
+        return None
+    return (f"withheld: {', '.join(parts)} estimates are NaN, flagged unstable by the "
+            "estimator (their spread makes the number meaningless; values and standard "
+            "errors in aux.csv); the checks above leave them out.")
+
+
 def check_report(results: Results, ceilings: dict | None = None, *,
                  dpi_tolerance: float = 0.05, range_tolerance: float = 0.05) -> str:
     """Both checks of the Shannon estimates of a table, for a terminal: the DPI
     (`dpi_violations`, `format_violations` with its 3 worst) and the range
-    (`range_violations`); non-Shannon estimators are named as unchecked."""
+    (`range_violations`); non-Shannon estimators are named as unchecked. NaN estimates
+    (flagged unstable by their estimator, e.g. `Compressed`'s ``flag_stderr``) are left out
+    of both checks and counted on a last "withheld" line."""
     skipped = [e for e in results.unique("estimator") if not is_shannon(e)] if len(results) else []
     shannon = results.where(estimator=[e for e in results.unique("estimator") if is_shannon(e)]
                             ) if skipped else results
@@ -436,4 +454,7 @@ def check_report(results: Results, ceilings: dict | None = None, *,
     lines.append(format_range_violations(range_violations(shannon, ceilings,
                                                           tolerance=range_tolerance),
                                          total=2 * len(shannon), max_lines=3))
+    withheld = _withheld(results) if len(results) else None
+    if withheld:
+        lines.append(withheld)
     return "\n".join(lines)

@@ -384,3 +384,31 @@ def test_board_serves_the_runs(run_dir):
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_unstable_estimates_are_flagged_end_to_end(tmp_path, capsys):
+    """Compressed with BSY weights in 10-16 joint dimensions (mi=entropy, weighted=True,
+    dim=8: weights of norm 24 to 17 000) spreads by far more than its value: those points are
+    NaN in results.csv with the number, its standard error and the flag in aux.csv, print as
+    "unstable", and the check report counts them instead of calling them DPI violations."""
+    spec = ("compressed(mi=entropy, weighted=True, dim=8, ae_steps=30, ae_hidden=16, "
+            "noise=absolute)")
+    argv = ["run", "--epochs", "2", "--points", "2", "--logdir", str(tmp_path), "--name", "u",
+            "--estimators", spec, "--subsample", "512", "--no-tensorboard"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "unstable/" in out and "unstable: flagged by the estimator" in out
+    assert "withheld: compressed" in out
+    res = infoplane.load_results(tmp_path / "u")
+    i_xt = np.asarray(res["i_xt"], dtype=float)
+    assert np.isnan(i_xt).any()
+    aux = {(a["epoch"], a["layer"], a["name"]): a["value"] for a in infoplane.load_aux(
+        tmp_path / "u")}
+    for r in res.rows():
+        flag = aux[(r["epoch"], r["layer"], "unstable")]
+        raw = aux[(r["epoch"], r["layer"], "i_xt_raw")]
+        assert math.isnan(r["i_xt"]) == bool(int(flag) & 1)
+        if not math.isnan(r["i_xt"]):
+            assert r["i_xt"] == pytest.approx(raw, rel=1e-6)
+        assert (r["epoch"], r["layer"], "i_xt_stderr") in aux

@@ -241,3 +241,20 @@ def test_check_report_names_both_checks():
     assert "range check: 1 estimate(s) of 6 points" in text and "l2: -1.000 bits < 0" in text
     clean = check_report(Results.from_rows(_chain([8.0, 6.0])))
     assert "DPI check: no deeper layer" in clean and "every Shannon estimate lies" in clean
+
+
+def test_check_report_lists_withheld_nan_estimates_and_skips_them():
+    """A NaN (an estimate its estimator flagged as unstable, e.g. Compressed's flag_stderr)
+    is left out of the DPI and range checks and counted on the "withheld" line."""
+    from infoplane.report.checks import check_report, range_violations
+
+    nan = float("nan")
+    rows = _chain([8.0, nan, 7.0], [0.9, 0.8, nan], split="all", estimator="compressed",
+                  params="{}")
+    rows += _chain([3.0, 2.0, 1.0], split="all")
+    res = Results.from_rows(rows)
+    assert dpi_violations(res) == [] and range_violations(res) == []
+    text = check_report(res, {"all": {"i_xt": 12.0, "i_ty": 1.0}})
+    assert "withheld: compressed 2 of 6 estimates are NaN, flagged unstable" in text
+    assert "binning" not in text.splitlines()[-1]
+    assert "withheld" not in check_report(Results.from_rows(_chain([8.0, 6.0])))
