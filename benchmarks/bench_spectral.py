@@ -11,9 +11,11 @@ Three measurements, each printed with absolute times and a ratio:
 3. SLQ at a large N (default 50 000; ``--big``) in a subprocess, reporting time and peak RSS
    (bounded memory: no N x N matrix).
 
-Data: a 3-dimensional manifold (swiss-roll-like) embedded in 64 ambient dimensions, unit scale,
-sigma = 1. Usage: ``python benchmarks/bench_spectral.py [--n 4096] [--big 50000] [--repeats 2]
-[--skip-numpy]``.
+Data (``--data``): ``manifold`` (default), a 3-dimensional manifold (swiss-roll-like) embedded in
+64 ambient dimensions, unit scale, sigma = 1 (DSE ~5 bits); or ``small``, Gaussian data in 64
+dimensions at scale 0.0657 with sigma = 10 (the kernel is nearly all ones: DSE ~0.044 bits, the
+small-DSE regime of benchmarks/study_dse_slq.py). Usage: ``python benchmarks/bench_spectral.py
+[--n 4096] [--big 50000] [--repeats 2] [--skip-numpy] [--data manifold|small]``.
 """
 
 from __future__ import annotations
@@ -33,11 +35,14 @@ ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--n", type=int, default=4096)
 ap.add_argument("--big", type=int, default=50_000, help="N of the bounded-memory SLQ run (0: skip)")
 ap.add_argument("--repeats", type=int, default=2)
-ap.add_argument("--sigma", type=float, default=1.0)
+ap.add_argument("--sigma", type=float, default=None, help="default: 1 (manifold), 10 (small)")
+ap.add_argument("--data", choices=("manifold", "small"), default="manifold")
 ap.add_argument("--skip-numpy", action="store_true",
                 help="time only our exact DSE, not the NumPy references (for large --n)")
 ap.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
 ARGS = ap.parse_args()
+if ARGS.sigma is None:
+    ARGS.sigma = 1.0 if ARGS.data == "manifold" else 10.0
 
 
 def manifold(n: int, ambient: int = 64, seed: int = 0) -> np.ndarray:
@@ -48,6 +53,12 @@ def manifold(n: int, ambient: int = 64, seed: int = 0) -> np.ndarray:
     low = np.stack([u * np.cos(u) / 3, h, u * np.sin(u) / 3 + v], axis=1)  # (n, 3)
     rot, _ = np.linalg.qr(rng.normal(size=(ambient, ambient)))
     return (low @ rot[:3]).astype(np.float32)  # (n, ambient): a 3-d manifold in 64 dims
+
+
+def data(n: int) -> np.ndarray:
+    if ARGS.data == "small":
+        return (0.0657 * np.random.default_rng(0).normal(size=(n, 64))).astype(np.float32)
+    return manifold(n)
 
 
 def numpy_dse(z: np.ndarray, sigma: float, dtype=np.float64) -> float:
@@ -76,7 +87,7 @@ def child(n: int) -> None:
     """Run SLQ at N = n and print JSON with time and peak RSS."""
     from infoplane.estimators.spectral import dse
 
-    z = manifold(n)
+    z = data(n)
     t0 = time.perf_counter()
     h, se = dse(z, ARGS.sigma, mode="slq", return_stderr=True)
     h = float(h)
@@ -110,8 +121,9 @@ from infoplane.estimators.spectral import dse  # noqa: E402
 def main() -> None:
     n, sigma = ARGS.n, ARGS.sigma
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"jax {jax.__version__}, load average {os.getloadavg()[0]:.2f} at start")
-    z = manifold(n)
+          f"jax {jax.__version__}, load average {os.getloadavg()[0]:.2f} at start, data "
+          f"{ARGS.data}, sigma {sigma}")
+    z = data(n)
 
     float(dse(z, sigma, mode="exact"))  # compile
     t_ex, h_ex = timed(lambda: float(dse(z, sigma, mode="exact")), ARGS.repeats)
@@ -134,7 +146,8 @@ def main() -> None:
 
     if ARGS.big:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", str(ARGS.big), "--sigma", str(sigma)],
+            [sys.executable, __file__, "--child", str(ARGS.big), "--sigma", str(sigma),
+             "--data", ARGS.data],
             capture_output=True, text=True, check=True,
         )
         r = json.loads(out.stdout.strip().splitlines()[-1])
