@@ -30,10 +30,14 @@ Routes (under ``/data/plugin/infoplane``):
 ``/points?run=R&label=L&split=S[&seed=K]``
     ``{"run", "label", "split", "estimator", "layers", "units", "params", "ceilings",
     "series": [{"seed", "tag", "epochs": [e...], "i_xt": [[per layer] per epoch],
-    "i_ty": [[per layer] per epoch]}], "warnings": [...]}``: exactly the stored float64
-    values (JSON floats round-trip exactly), NaN/inf -> null. All seeds when ``seed`` is omitted.
+    "i_ty": [[per layer] per epoch], "nonfinite": [[epoch, layer, quantity, kind]]}],
+    "warnings": [...]}``: exactly the stored float64 values (JSON floats round-trip exactly),
+    NaN/inf -> null, each null flagged in ``nonfinite`` (kind "nan", "inf" or "-inf"; the page
+    counts them). All seeds when ``seed`` is omitted.
 
-Bad input gives HTTP 400 with ``{"error": message}``; never a stack trace.
+Bad input (an unknown run, label, split or seed, a repeated, empty, too long or malformed
+parameter) gives HTTP 400 with ``{"error": message}``; a static name outside the package's
+files gives 404; never a stack trace.
 """
 
 from __future__ import annotations
@@ -193,15 +197,21 @@ def parse_points_query(args: Mapping) -> dict:
     return out
 
 
+def _latest_per_epoch(data: list) -> dict[int, Any]:
+    """epoch -> datum; where one epoch was written twice (a resumed run) the later write wins."""
+    by_step: dict[int, Any] = {}
+    for datum in sorted(data, key=lambda d: (d.step, d.wall_time)):
+        by_step[int(datum.step)] = datum
+    return by_step
+
+
 def series_points(data: list) -> tuple[list, list, list, list]:
     """Tensor data (objects with step, wall_time, numpy) -> epochs, i_xt, i_ty, warnings.
 
     Sorted by epoch; where one epoch was written twice (a resumed run) the later write wins.
     """
-    by_step: dict[int, Any] = {}
+    by_step = _latest_per_epoch(data)
     warnings: list[str] = []
-    for datum in sorted(data, key=lambda d: (d.step, d.wall_time)):
-        by_step[int(datum.step)] = datum
     epochs, i_xt, i_ty = [], [], []
     for step in sorted(by_step):
         try:
@@ -215,21 +225,48 @@ def series_points(data: list) -> tuple[list, list, list, list]:
     return epochs, i_xt, i_ty, warnings
 
 
+def series_nonfinite(data: list) -> list:
+    """The values `series_points` sends as null: ``[epoch, layer index, "i_xt" | "i_ty",
+    "nan" | "inf" | "-inf"]`` each, by epoch (NaN also marks a layer missing at an epoch)."""
+    out = []
+    for step, datum in sorted(_latest_per_epoch(data).items()):
+        a = np.asarray(datum.numpy, dtype=np.float64)
+        if a.ndim != 2 or a.shape[1] != 2:
+            continue  # `series_points` warns about it
+        for layer, q in zip(*np.nonzero(~np.isfinite(a)), strict=True):
+            v = a[layer, q]
+            kind = "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+            out.append([step, int(layer), ("i_xt", "i_ty")[int(q)], kind])
+    return out
+
+
+def _static_files() -> dict[str, str]:
+    """The allow-list of `static_file`: name -> content type of every file shipped in the
+    package's ``static/`` folder, listed once at import."""
+    out = {}
+    for ref in resources.files(__package__).joinpath("static").iterdir():
+        name = ref.name
+        suffix = name[name.rfind("."):] if "." in name else ""
+        ctype = _CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0]
+        if ref.is_file() and ctype is not None and _STATIC_NAME_RE.match(name):
+            out[name] = ctype
+    return out
+
+
+_STATIC_FILES = _static_files()
+
+
 def static_file(name: str) -> tuple[bytes, str] | None:
     """(content, content type) of a bundled static file; None for anything else.
 
-    Only plain file names directly in ``static/`` are served (no directories, no ``..``).
+    Only the names of the fixed allow-list (`_STATIC_FILES`: the files shipped in
+    ``static/``) are served; any other name -- a directory, ``..``, a name too long for the
+    file system -- never reaches the file system and is answered 404.
     """
-    if not _STATIC_NAME_RE.match(name or "") or ".." in name:
-        return None
-    suffix = name[name.rfind("."):] if "." in name else ""
-    ctype = _CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0]
+    ctype = _STATIC_FILES.get(name) if isinstance(name, str) else None
     if ctype is None:
         return None
-    ref = resources.files(__package__).joinpath("static", name)
-    if not ref.is_file():
-        return None
-    return ref.read_bytes(), ctype
+    return resources.files(__package__).joinpath("static", name).read_bytes(), ctype
 
 
 def _json_response(request, obj: Any, code: int = 200):
@@ -395,11 +432,13 @@ class InfoplanePlugin(base_plugin.TBPlugin):
         }
         for tag, meta, _ in items:
             epochs, i_xt, i_ty, warns = series_points(read.get(tag, []))
+            nonfinite = series_nonfinite(read.get(tag, []))
             out["warnings"].extend(f"{tag}: {w}" for w in warns)
             if out["layers"] is None and i_xt:
                 out["layers"] = [f"layer{i + 1}" for i in range(len(i_xt[0]))]
             out["series"].append(
-                {"seed": meta["seed"], "tag": tag, "epochs": epochs, "i_xt": i_xt, "i_ty": i_ty})
+                {"seed": meta["seed"], "tag": tag, "epochs": epochs, "i_xt": i_xt, "i_ty": i_ty,
+                 "nonfinite": nonfinite})
         return out
 
     # routes

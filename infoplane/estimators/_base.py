@@ -44,7 +44,9 @@ def nats_to(units: str, value):
 
 
 def check_units(units: str) -> None:
-    if units not in ("bits", "nats"):
+    """``units`` must be the string "bits" or "nats" (anything else, arrays included, is a
+    ValueError naming it)."""
+    if not isinstance(units, str) or units not in ("bits", "nats"):
         raise ValueError(
             f"units must be 'bits' or 'nats', got {units!r}. Use units='bits' (the default) "
             "for log base 2 or units='nats' for the natural logarithm."

@@ -35,18 +35,17 @@ that neuron (duplicates counted). The discrete MI is then as for fixed binning
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from infoplane.estimators._base import Estimate, Probe, check_units, dataclass_params
 from infoplane.estimators._discrete import binned_information
 from infoplane.estimators._numerics import ceil_log2, ordered_key, run_starts
-from infoplane.estimators.binning import _discrete_estimate
+from infoplane.estimators.binning import MAX_BINS, _discrete_estimate
+from infoplane.estimators.validate import check_flag, check_int, check_real, check_seed
 
 CONVENTIONS = ("floor", "chelombiev")
 
@@ -184,12 +183,16 @@ class AdaptiveBinning:
 
     def __post_init__(self):
         check_units(self.units)
-        if not isinstance(self.n_bins, (int, np.integer)) or self.n_bins < 2:
+        check_int(self.n_bins, "n_bins", owner="AdaptiveBinning",
+                  hint="Chelombiev et al. use 30 bins.")
+        if not 2 <= self.n_bins <= MAX_BINS:
             raise ValueError(
-                f"AdaptiveBinning needs n_bins >= 2, got {self.n_bins!r}. Chelombiev et al. "
-                "use 30 bins."
+                f"AdaptiveBinning needs n_bins >= 2 (and <= {MAX_BINS}), got {self.n_bins!r}. "
+                "Chelombiev et al. use 30 bins."
             )
-        if self.convention not in CONVENTIONS:
+        check_flag(self.per_neuron, "per_neuron", owner="AdaptiveBinning")
+        check_seed(self.hash_seed, "hash_seed", owner="AdaptiveBinning")
+        if not isinstance(self.convention, str) or self.convention not in CONVENTIONS:
             raise ValueError(
                 f"AdaptiveBinning convention must be one of {', '.join(map(repr, CONVENTIONS))}"
                 f", got {self.convention!r}. Use 'floor' (default) or 'chelombiev' to reproduce "
@@ -208,8 +211,8 @@ class AdaptiveBinning:
                     f"got {self.n_bins}. The authors use 30."
                 )
         if self.lower is not None:
-            if not (isinstance(self.lower, (int, float)) and math.isfinite(self.lower)):
-                raise ValueError(f"lower must be a finite number or None, got {self.lower!r}.")
+            check_real(self.lower, "lower", owner="AdaptiveBinning",
+                       hint="Use None, 0 for ReLU layers or -1 for tanh layers.")
             if self.per_neuron:
                 raise ValueError(
                     "lower applies to the pooled (per-layer) binning only; use "

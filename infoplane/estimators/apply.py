@@ -25,8 +25,10 @@ from jax.sharding import PartitionSpec as P
 
 from infoplane.estimators._base import Estimate, Estimator, Probe, make_probe
 from infoplane.estimators.validate import (
+    SEED_MAX,
     check_activations,
     check_estimator,
+    check_flag,
     check_inputs,
     check_labels,
 )
@@ -108,7 +110,7 @@ def _retry(estimator, ctx, t) -> Estimate:
     """Recompute one layer with other hash seeds until its grouping is verified exact."""
     base = getattr(estimator, "estimator", estimator)  # a Subsample wraps the hashed estimator
     for k in range(1, MAX_HASH_RETRIES + 1):
-        seed = base.hash_seed + k
+        seed = (base.hash_seed + k) % (SEED_MAX + 1)  # stays a valid seed
         if hasattr(estimator, "with_hash_seed"):
             alt = estimator.with_hash_seed(seed)
         else:
@@ -142,6 +144,7 @@ def estimate(estimator: Estimator, x, t, y) -> Estimate:
     """
     check_estimator(estimator)
     n = check_activations(t, batched=False)[0]
+    t = t if hasattr(t, "dtype") else np.asarray(t)  # a nested list works too
     _, ctx = prepare(estimator, x, y, n)
     result = _layer(estimator, ctx, t)
     c = _collisions(result)
@@ -164,6 +167,8 @@ def estimate_epochs(estimator: Estimator, x, ts, y, *, ctx=None, shard=None) -> 
     """
     check_estimator(estimator)
     n = check_activations(ts, batched=True)[1]
+    ts = ts if hasattr(ts, "dtype") else np.asarray(ts)
+    check_flag(shard, "shard", none=True)
     if ctx is None:
         _, ctx = prepare(estimator, x, y, n)
     return estimate_prepared(estimator, ctx, ts, shard=shard)

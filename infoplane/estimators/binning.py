@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import ClassVar
 
 import jax.numpy as jnp
@@ -77,6 +76,7 @@ from infoplane.estimators._base import (
 )
 from infoplane.estimators._discrete import binned_information
 from infoplane.estimators._numerics import ceil_log2
+from infoplane.estimators.validate import check_flag, check_int, check_real, check_seed
 
 CONVENTIONS = ("clip", "idnns")
 
@@ -226,15 +226,75 @@ def linspace_bin_index(t, lo: float, hi: float, n_bins: int):
     return k - (kt < keys[k]).astype(jnp.int32) + (kt >= keys[k + 1]).astype(jnp.int32)
 
 
+def width_bin_index(t, width: float):
+    """Fixed-width bin ids: one distinct int32 per distinct ``v = floor(t / width)`` (float32).
+
+    ``v`` itself where ``|v| < 2**30``; beyond (where an int32 cast would overflow, e.g.
+    |t| > 7.5e7 at width 0.07), ``sign(v) * bits(|v|)``, the float32 bit pattern of ``|v|``
+    as an int32, which is >= 2**30 in magnitude for such ``v``, so the two ranges never
+    meet and distinct bins stay distinct (the ids are only grouped, never ordered). Values
+    whose quotient overflows float32 share the bin of +-inf. t: (...) float32 -> (...) int32.
+    """
+    v = jnp.floor(t / jnp.float32(width))
+    small = jnp.abs(v) < jnp.float32(2.0**30)
+    bits = lax.bitcast_convert_type(jnp.abs(v), jnp.int32)
+    big = jnp.where(v < 0, -bits, bits)
+    return jnp.where(small, jnp.where(small, v, 0.0).astype(jnp.int32), big)
+
+
+#: Largest ``n_bins`` of `Binning` (the host computes one threshold per edge).
+MAX_BINS = 65536
+
+
+def _check_range(rng, wrap_below) -> tuple[float, float] | str:
+    """`Binning`'s ``range``: ``"data"`` or a pair ``(lo, hi)`` (tuple or list) of finite
+    real numbers with lo < hi also in float32. Returns it normalised (a tuple of floats)."""
+    if isinstance(rng, str):
+        if rng != "data":
+            raise ValueError(
+                f"Binning range must be (lo, hi) or 'data', got {rng!r}. Use range=(-1, 1) "
+                "for tanh layers or range='data' for ReLU layers."
+            )
+        if wrap_below:
+            raise ValueError(
+                "wrap_below=True has no effect with range='data' (no value lies below the "
+                "layer's minimum); drop wrap_below or use a fixed range such as (-1, 1)."
+            )
+        return rng
+    if not isinstance(rng, (tuple, list)):
+        raise TypeError(
+            f"Binning range must be a pair (lo, hi) or 'data', got {rng!r} "
+            f"({type(rng).__name__}). Use range=(-1, 1) for tanh layers."
+        )
+    if len(rng) != 2:
+        raise ValueError(
+            f"Binning range must be a pair (lo, hi) of two numbers, got {len(rng)} values: "
+            f"{tuple(rng)!r}. Use range=(-1, 1) for tanh layers."
+        )
+    lo, hi = (check_real(v, f"range[{i}]", owner="Binning") for i, v in enumerate(rng))
+    big = float(np.finfo(np.float32).max)
+    if not (lo < hi and -big <= lo and hi <= big and np.float32(lo) < np.float32(hi)):
+        raise ValueError(
+            f"Binning range must satisfy lo < hi (finite, distinct in float32), got "
+            f"{tuple(rng)!r}. Use range=(-1, 1) for tanh layers or range='data' for "
+            "ReLU layers."
+        )
+    return (lo, hi)
+
+
 @dataclasses.dataclass(frozen=True)
 class Binning:
     """Uniform-binning estimator of I(X;T) and I(T;Y) (Shwartz-Ziv & Tishby 2017).
 
     Args:
-      n_bins: number of equal bins (default 29, i.e. the original 30 edges over [-1, 1]).
-      range: ``(lo, hi)`` fixed range, or ``"data"`` for the layer's own [min, max] per call.
+      n_bins: number of equal bins, an integer in 2..65536 (default 29, i.e. the original 30
+        edges over [-1, 1]; 30.0 is rejected: write 30).
+      range: ``(lo, hi)`` fixed range (a tuple or list of two finite numbers, lo < hi in
+        float32), or ``"data"`` for the layer's own [min, max] per call.
       width: if set, fixed-width bins ``floor(t / width)`` with no range (Saxe et al. use
-        0.07); ``n_bins``, ``range`` and ``convention`` are then unused.
+        0.07); ``n_bins`` (still checked), ``range`` (may be None) and ``convention`` are then
+        unused. Any magnitude of t / width is binned exactly (`width_bin_index`: no int32
+        overflow beyond |t| ~ 1.5e8 at 0.07); quotients beyond float32 share one bin.
       convention: ``"clip"`` (default) -- values outside the range clipped into the first /
         last bin, ``n_bins`` states per neuron; ``"idnns"`` -- the original code's states,
         ``t >= hi`` a state of its own (``n_bins + 1`` states). See the module docstring for
@@ -272,51 +332,34 @@ class Binning:
 
     def __post_init__(self):
         check_units(self.units)
+        check_seed(self.hash_seed, "hash_seed", owner="Binning")
+        check_int(self.n_bins, "n_bins", owner="Binning", hint="The original uses n_bins=29.")
+        if not 2 <= self.n_bins <= MAX_BINS:
+            raise ValueError(
+                f"Binning needs n_bins >= 2 (and <= {MAX_BINS}), got {self.n_bins!r}: one bin "
+                "puts every sample in the same state (I = 0). The original uses n_bins=29 "
+                "(30 edges)."
+            )
         self._check_convention()
         if self.width is not None:
-            if not (isinstance(self.width, (int, float)) and math.isfinite(self.width)
-                    and self.width > 0):
+            w = check_real(self.width, "width", lo=0.0, lo_open=True, owner="Binning",
+                           hint="Saxe et al. use width=0.07.")
+            if not np.finfo(np.float32).tiny <= w <= np.finfo(np.float32).max:
                 raise ValueError(
-                    f"Binning width must be a positive finite number, got {self.width!r}. "
-                    "Saxe et al. use width=0.07."
+                    f"Binning width must be a normal float32 number (between 1.2e-38 and "
+                    f"3.4e38), got {self.width!r}. Saxe et al. use width=0.07."
                 )
-            return
-        if not isinstance(self.n_bins, (int, np.integer)) or self.n_bins < 2:
-            raise ValueError(
-                f"Binning needs n_bins >= 2, got {self.n_bins!r}: one bin puts every sample "
-                "in the same state (I = 0). The original uses n_bins=29 (30 edges)."
-            )
-        if isinstance(self.range, str):
-            if self.range != "data":
-                raise ValueError(
-                    f"Binning range must be (lo, hi) or 'data', got {self.range!r}."
-                )
-            if self.wrap_below:
-                raise ValueError(
-                    "wrap_below=True has no effect with range='data' (no value lies below the "
-                    "layer's minimum); drop wrap_below or use a fixed range such as (-1, 1)."
-                )
-        else:
-            if isinstance(self.range, list):
-                object.__setattr__(self, "range", tuple(self.range))
-            lo, hi = self.range
-            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi
-                    and np.float32(lo) < np.float32(hi)):
-                raise ValueError(
-                    f"Binning range must satisfy lo < hi (finite, distinct in float32), got "
-                    f"{self.range!r}. Use range=(-1, 1) for tanh layers or range='data' for "
-                    "ReLU layers."
-                )
+        if not (self.width is not None and self.range is None):  # None: unused with width
+            object.__setattr__(self, "range", _check_range(self.range, self.wrap_below))
 
     def _check_convention(self):
-        if self.convention not in CONVENTIONS:
+        if not isinstance(self.convention, str) or self.convention not in CONVENTIONS:
             raise ValueError(
                 f"Binning convention must be one of {', '.join(map(repr, CONVENTIONS))}, got "
                 f"{self.convention!r}. Use 'clip' (default) or 'idnns' to reproduce the "
                 "original Shwartz-Ziv & Tishby states."
             )
-        if not isinstance(self.wrap_below, (bool, np.bool_)):
-            raise ValueError(f"wrap_below must be True or False, got {self.wrap_below!r}.")
+        check_flag(self.wrap_below, "wrap_below", owner="Binning")
         if self.wrap_below and self.convention != "idnns":
             raise ValueError(
                 "wrap_below=True reproduces the original code's wrap of values below lo to "
@@ -359,7 +402,7 @@ class Binning:
         """
         t = t.astype(jnp.float32)
         if self.width is not None:
-            return jnp.floor(t / jnp.float32(self.width)).astype(jnp.int32)
+            return width_bin_index(t, self.width)
         if self.range == "data":
             lo, hi = jnp.min(t), jnp.max(t)
             k = uniform_bin_index(t, lo, jnp.where(hi > lo, hi, lo + 1.0), self.n_bins)

@@ -98,6 +98,13 @@ from infoplane.estimators.knn import (
     smallest_k,
     whiten,
 )
+from infoplane.estimators.validate import (
+    check_choice,
+    check_flag,
+    check_int,
+    check_real,
+    check_seed,
+)
 
 
 @jax.tree_util.register_dataclass
@@ -320,38 +327,29 @@ class Compressed:
 
     def __post_init__(self):
         check_units(self.units)
-        if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma)
-                and self.sigma > 0):
-            raise ValueError(
-                f"Compressed needs a noise scale sigma > 0, got {self.sigma!r}: without noise "
-                "I(X;T) of a deterministic network is infinite. Butakov et al. use 1e-3."
-            )
-        if self.noise not in ("relative", "absolute"):
-            raise ValueError(
-                f"noise must be 'relative' (t + sigma*t*eps, the paper's) or 'absolute' "
-                f"(t + sigma*eps), got {self.noise!r}."
-            )
-        if self.x_compressor not in ("autoencoder", "pca"):
-            raise ValueError(
-                f"x_compressor must be 'autoencoder' or 'pca', got {self.x_compressor!r}."
-            )
-        if self.mi not in ROUTES:
-            raise ValueError(
-                f"mi must be 'shuffle' (the default: shuffle-corrected, jointly whitened) or "
-                f"'entropy' (the paper's H(X') + H(T') - H(X',T')), got {self.mi!r}."
-            )
+        c = "Compressed"
+        check_real(self.sigma, "sigma", lo=0.0, lo_open=True, owner=c, hint="Compressed needs "
+                   "a noise scale sigma > 0: without noise I(X;T) of a deterministic network "
+                   "is infinite. Butakov et al. use 1e-3.")
+        check_choice(self.noise, "noise", ("relative", "absolute"), owner=c, hint="'relative'"
+                     " is t + sigma*t*eps (the paper's), 'absolute' t + sigma*eps.")
+        check_choice(self.x_compressor, "x_compressor", ("autoencoder", "pca"), owner=c)
+        check_choice(self.mi, "mi", ROUTES, owner=c, hint="'shuffle' (the default) is "
+                     "shuffle-corrected and jointly whitened, 'entropy' the paper's "
+                     "H(X') + H(T') - H(X',T').")
         for name in ("dim", "k", "ae_hidden", "ae_steps", "ae_batch", "chunk"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            v = check_int(getattr(self, name), name, owner=c)
+            if v < 1:
                 raise ValueError(f"Compressed {name} must be a positive integer, got {v!r}.")
-        if self.weighted not in (None, True, False):
-            raise ValueError(f"weighted must be None, True or False, got {self.weighted!r}.")
-        f = self.flag_stderr
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not f > 0:
-            raise ValueError(
-                f"flag_stderr must be a number > 0 (a fraction of max(|estimate|, 1 nat)), "
-                f"got {f!r}; use e.g. 1e9 to flag only non-finite estimates."
-            )
+        check_flag(self.weighted, "weighted", owner=c, none=True)
+        check_flag(self.whiten, "whiten", owner=c)
+        check_real(self.flag_stderr, "flag_stderr", lo=0.0, lo_open=True, owner=c, hint="It is "
+                   "a fraction of max(|estimate|, 1 nat); use e.g. 1e9 to flag only non-finite "
+                   "estimates.")
+        check_real(self.ae_lr, "ae_lr", lo=0.0, lo_open=True, owner=c,
+                   hint="It is the autoencoder's Adam learning rate; the default is 3e-3.")
+        check_seed(self.noise_seed, "noise_seed", owner=c)
+        check_seed(self.ae_seed, "ae_seed", owner=c)
         self._weights(2 * self.dim)  # raises if k is too small for the BSY weights
 
     def params(self) -> tuple:

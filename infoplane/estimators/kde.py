@@ -31,7 +31,6 @@ so results are deterministic given the seed (and the JAX version's PRNG) -- and 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import ClassVar
 
 import jax
@@ -46,6 +45,7 @@ from infoplane.estimators._base import (
     nats_to,
 )
 from infoplane.estimators._numerics import pairwise_sqdist
+from infoplane.estimators.validate import check_flag, check_int, check_real, check_seed
 
 
 def kernel_row_sums(t, onehot, inv_scales: tuple[float, ...], chunk: int, s2):
@@ -110,26 +110,18 @@ class KDE:
 
     def __post_init__(self):
         check_units(self.units)
-        if not (isinstance(self.sigma2, (int, float)) and math.isfinite(self.sigma2)
-                and self.sigma2 > 0):
-            raise ValueError(
-                f"KDE needs a noise variance sigma2 > 0, got {self.sigma2!r}. Saxe et al. use "
-                "sigma2=1e-3 for the small network and 0.1 for MNIST."
-            )
-        if self.bound not in ("upper", "lower"):
-            raise ValueError(f"bound must be 'upper' or 'lower', got {self.bound!r}.")
-        if not (isinstance(self.input_noise, (int, float)) and math.isfinite(self.input_noise)
-                and self.input_noise >= 0):
-            raise ValueError(
-                f"KDE input_noise is a standard deviation >= 0, got {self.input_noise!r}. "
-                "Chelombiev et al.'s fixed-noise KDE uses input_noise=0.01; 0 adds none."
-            )
-        if not isinstance(self.abs_values, bool):
-            raise ValueError(f"abs_values must be True or False, got {self.abs_values!r}.")
-        if not isinstance(self.noise_seed, int) or isinstance(self.noise_seed, bool):
-            raise ValueError(f"noise_seed must be an integer, got {self.noise_seed!r}.")
-        if not isinstance(self.chunk, int) or self.chunk < 1:
-            raise ValueError(f"chunk must be a positive integer, got {self.chunk!r}.")
+        check_real(self.sigma2, "sigma2", lo=0.0, lo_open=True, owner="KDE",
+                   hint="KDE needs a noise variance sigma2 > 0: Saxe et al. use sigma2=1e-3 "
+                   "for the small network and 0.1 for MNIST.")
+        if not isinstance(self.bound, str) or self.bound not in ("upper", "lower"):
+            raise ValueError(f"KDE bound must be 'upper' or 'lower', got {self.bound!r}.")
+        check_flag(self.adaptive, "adaptive", owner="KDE")
+        check_real(self.input_noise, "input_noise", lo=0.0, owner="KDE",
+                   hint="It is a standard deviation: Chelombiev et al.'s fixed-noise KDE uses "
+                   "input_noise=0.01; 0 adds none.")
+        check_flag(self.abs_values, "abs_values", owner="KDE")
+        check_seed(self.noise_seed, "noise_seed", owner="KDE")
+        check_int(self.chunk, "chunk", lo=1, owner="KDE")
 
     def params(self) -> tuple:
         return dataclass_params(self)
@@ -151,8 +143,14 @@ class KDE:
         n = t.shape[0]
         s2 = jnp.float32(self.sigma2)
         if self.adaptive:
+            # noise variance sigma2 * m^2, applied as t / m with sigma2: the same kernel
+            # exp(-D / (2 sigma2 m^2)), without m^2 overflowing (|t| ~ 1e19) or underflowing
             m = jnp.max(jnp.abs(t))
-            s2 = s2 * jnp.where(m > 0, m * m, 1.0)
+            m = jnp.where((m > 0) & jnp.isfinite(m), m, 1.0)
+            t = t / m
+            s2_used = s2 * m * m
+        else:
+            s2_used = s2
         onehot = jax.nn.one_hot(probe.labels, probe.n_classes, dtype=jnp.float32)  # (N, C)
         n_c = jnp.sum(onehot, axis=0)  # (C,)
         chunk = min(self.chunk, n)
@@ -173,7 +171,7 @@ class KDE:
                 "i_xt_lower": conv(i_xt[1]),
                 "i_ty_upper": conv(i_ty[0]),
                 "i_ty_lower": conv(i_ty[1]),
-                "sigma2": s2,
+                "sigma2": s2_used,
             },
             units=self.units,
             estimator=self.name,

@@ -55,6 +55,12 @@ from jax.scipy.special import digamma
 
 from infoplane.estimators._base import check_units, nats_to
 from infoplane.estimators._numerics import nonfinite_rows, pairwise_sqdist
+from infoplane.estimators.validate import (
+    check_flag,
+    check_int,
+    check_not_subnormal,
+    check_real_array,
+)
 
 #: Default rows per block of the distance matrix. Memory of one block ~ chunk * N * 4 bytes per
 #: live temporary; 512 x 50 000 is ~100 MB.
@@ -165,6 +171,7 @@ def _digamma_consts(weights) -> float:
 
 
 def _check_points(z, what: str, k: int) -> None:
+    check_real_array(z, what)
     shape = tuple(np.shape(z))
     if len(shape) != 2:
         hint = f" For one variable pass {what}[:, None]." if len(shape) == 1 else ""
@@ -175,7 +182,8 @@ def _check_points(z, what: str, k: int) -> None:
     n, d = shape
     if d < 1:
         raise ValueError(f"{what} has zero dimensions (shape {shape}).")
-    if not isinstance(k, (int, np.integer)) or k < 1:
+    check_int(k, "k", hint="k is a number of neighbours (5 is usual).")
+    if k < 1:
         raise ValueError(f"k must be a positive integer number of neighbours, got {k!r}.")
     if k >= n:
         raise ValueError(
@@ -188,6 +196,7 @@ def _check_points(z, what: str, k: int) -> None:
             f"{what} has {rows.size} rows with NaN or inf values (first: row "
             f"{int(rows[0])}). kNN distances are undefined there; drop those rows first."
         )
+    check_not_subnormal(z, what)
 
 
 # ---- blocked exact neighbour search ------------------------------------------------------------
@@ -323,6 +332,9 @@ def knn_entropy(z, k: int = 5, units: str = "bits", weighted: bool | None = None
 
     Returns a scalar (float32). Formula and references: see the module docstring. Samples that
     coincide exactly (r = 0) make the estimate -inf: add a little noise to discrete data.
+    Values of any float32 magnitude work (an array whose largest |value| is outside
+    [2^-20, 2^20] is divided by a power of two first and d e log 2 added back, exactly);
+    an array of only subnormal values (< 1.2e-38, flushed to zero on device) is rejected.
 
     Example::
 
@@ -330,6 +342,9 @@ def knn_entropy(z, k: int = 5, units: str = "bits", weighted: bool | None = None
     """
     check_units(units)
     _check_points(z, "z", k)
+    check_flag(weighted, "weighted", none=True)
+    check_flag(whiten, "whiten")
+    check_int(chunk, "chunk", lo=1)
     z = jnp.asarray(z, jnp.float32)
     n, d = z.shape
     weights = entropy_weights(k, d, weighted, n)
@@ -339,9 +354,11 @@ def knn_entropy(z, k: int = 5, units: str = "bits", weighted: bool | None = None
 @functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
 def _knn_entropy(z, units, weights, whiten_, chunk):
     n, d = z.shape
-    shift = jnp.float32(0.0)
+    z, e = pow2_rescale(z)
+    shift = jnp.float32(d * math.log(2.0)) * e  # H(2^e z') = H(z') + d e log 2, exactly
     if whiten_:
-        z, shift = whiten(z)
+        z, w_shift = whiten(z)
+        shift = shift + w_shift
     d2 = knn_sqdist(z, len(weights), chunk=chunk)  # (N, len(weights))
     terms = entropy_from_log_radii(0.5 * jnp.log(d2), n, d, weights)
     h = digamma(jnp.float32(n)) + jnp.mean(terms) + shift
@@ -390,13 +407,17 @@ def ksg_mi(a, b, k: int = 5, units: str = "bits", standardize: bool = True,
       chunk: rows per distance block (memory O(N * chunk)); does not change the result.
 
     I = psi(k) + psi(N) - mean_i [psi(n_a(i) + 1) + psi(n_b(i) + 1)] with the max-norm (see the
-    module docstring). Known limitation: KSG underestimates large MI in several dimensions
+    module docstring). A constant variable (every row equal) gives exactly 0. Values of any
+    float32 magnitude work (`pow2_rescale`). Known limitation: KSG underestimates large MI in
+    several dimensions
     (e.g. ~20% low at 2 nats for a 4+4-dimensional Gaussian pair, N = 4000).
     Kraskov et al., Phys. Rev. E 69, 066138 (2004).
     """
     check_units(units)
     _check_points(a, "a", k)
     _check_points(b, "b", k)
+    check_flag(standardize, "standardize")
+    check_int(chunk, "chunk", lo=1)
     if np.shape(a)[0] != np.shape(b)[0]:
         raise ValueError(
             f"a and b must be paired samples with the same N, got {np.shape(a)[0]} and "
@@ -404,6 +425,20 @@ def ksg_mi(a, b, k: int = 5, units: str = "bits", standardize: bool = True,
         )
     return _ksg_mi(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32), k, units,
                    standardize, chunk)
+
+
+def pow2_rescale(*zs):
+    """Divide arrays by one power of two, ``2^e``, when their largest |value| is outside
+    [2^-20, 2^20], so squared distances and variances neither overflow nor underflow float32
+    (e.g. activations of ~1e19 or ~1e-20); exact, as a power of two only shifts exponents.
+    Inside that range (and for all-zero arrays) e = 0 and the arrays are returned unchanged.
+    zs: arrays (float32) -> (*scaled arrays, e as a float32 scalar)."""
+    m = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(z)) for z in zs])
+    ok = (m == 0) | ((m >= 2.0**-20) & (m <= 2.0**20))
+    e = jnp.where(ok, 0.0, jnp.floor(jnp.log2(jnp.where(ok, 1.0, m))))
+    h1 = jnp.floor(e / 2)  # two factors, each a normal float32 (2^-127 alone is subnormal)
+    f1, f2 = jnp.exp2(-h1), jnp.exp2(-(e - h1))
+    return (*[z * f1 * f2 for z in zs], e)
 
 
 def _standardize(z):
@@ -414,12 +449,16 @@ def _standardize(z):
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
 def _ksg_mi(a, b, k, units, standardize, chunk):
     n = a.shape[0]
-    if standardize:
-        a, b = _standardize(a), _standardize(b)
+    if standardize:  # scale-free: each variable on its own scale, then unit variance
+        a, b = _standardize(pow2_rescale(a)[0]), _standardize(pow2_rescale(b)[0])
+    else:  # the max-norm mixes a's and b's scales: one factor for both
+        a, b, _ = pow2_rescale(a, b)
     _, na, nb = ksg_counts(a, b, k, chunk=chunk)
     i = (digamma(jnp.float32(k)) + digamma(jnp.float32(n))
          - jnp.mean(digamma(na + 1.0) + digamma(nb + 1.0)))
-    return nats_to(units, i)
+    # a constant variable (all rows tied, eps = 0, no count) carries no information: I = 0
+    constant = jnp.all(a == a[:1]) | jnp.all(b == b[:1])
+    return nats_to(units, jnp.where(constant, 0.0, i))
 
 
 __all__ = [

@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 
+import numpy as np
+
 from infoplane.estimators._base import Estimator
 from infoplane.estimators.adaptive import AdaptiveBinning
 from infoplane.estimators.binning import Binning
@@ -28,6 +30,8 @@ NAMES = tuple(REGISTRY)
 
 def by_name(name: str, **params) -> Estimator:
     """An estimator from its name (one of `NAMES`, e.g. "binning") and its parameters."""
+    if not isinstance(name, str):
+        raise TypeError(f"an estimator name is a string such as 'binning', got {name!r}.")
     try:
         cls = REGISTRY[name]
     except KeyError:
@@ -41,32 +45,51 @@ _BARE = {"true": True, "false": False, "none": None}
 
 
 def _parse_value(text: str):
-    """A parameter value of a spec: a Python literal (``1e-3``, ``'pca'``, ``True``), a bare
-    word taken as a string (``absolute``), or ``true``/``false``/``none`` in any case."""
+    """A parameter value of a spec: a Python literal (``1e-3``, ``'pca'``, ``True``,
+    ``[0, 1]``; lists become tuples), a bare word taken as a string (``absolute``), or
+    ``true``/``false``/``none`` in any case."""
     text = text.strip()
     if text.lower() in _BARE:
         return _BARE[text.lower()]
     try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+        return _tuples(ast.literal_eval(text))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return text
 
 
+def _tuples(v):
+    """Lists (at any depth) as tuples: parameters are hashable, ``range=[0, 1]`` is (0, 1)."""
+    if isinstance(v, (list, tuple)):
+        return tuple(_tuples(x) for x in v)
+    return v
+
+
+_OPEN, _CLOSE = "([{", ")]}"
+
+
 def split_specs(text: str) -> list[str]:
-    """Split a comma-separated list of estimator specs at the commas outside parentheses:
-    ``"binning,dsmi(sigma=1,t=2)"`` -> ``["binning", "dsmi(sigma=1,t=2)"]``."""
-    out, depth, cur = [], 0, []
+    """Split a comma-separated list of estimator specs at the commas outside brackets and
+    quotes: ``"binning,dsmi(sigma=1,t=2)"`` -> ``["binning", "dsmi(sigma=1,t=2)"]``;
+    ``"binning(range=[0, 1])"`` stays whole. Unbalanced brackets raise a ValueError."""
+    out, stack, cur, quote = [], [], [], None
     for ch in text:
-        if ch == "," and depth == 0:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "," and not stack:
             out.append("".join(cur).strip())
             cur = []
             continue
-        depth += (ch == "(") - (ch == ")")
-        if depth < 0:
-            raise ValueError(f"unbalanced ')' in estimator list {text!r}.")
+        elif ch in _OPEN:
+            stack.append(_CLOSE[_OPEN.index(ch)])
+        elif ch in _CLOSE:
+            if not stack or stack.pop() != ch:
+                raise ValueError(f"unbalanced {ch!r} in estimator list {text!r}.")
         cur.append(ch)
-    if depth:
-        raise ValueError(f"unclosed '(' in estimator list {text!r}.")
+    if stack or quote:
+        what = f"quote {quote}" if quote else repr(_OPEN[_CLOSE.index(stack[-1])])
+        raise ValueError(f"unclosed {what} in estimator list {text!r}.")
     out.append("".join(cur).strip())
     return [s for s in out if s]
 
@@ -81,9 +104,9 @@ def from_spec(spec: str) -> Estimator:
     if not isinstance(spec, str):
         raise TypeError(f"an estimator spec is a string such as 'kde(sigma2=0.01)', got {spec!r}")
     text = spec.strip()
-    name, _, rest = text.partition("(")
+    name, paren, rest = text.partition("(")
     name = name.strip()
-    if rest and not rest.rstrip().endswith(")"):
+    if paren and not rest.rstrip().endswith(")"):
         raise ValueError(f"estimator spec {spec!r} must end with ')': name(key=value, ...).")
     items = split_specs(rest.rstrip()[:-1]) if rest else []
     if name == "subsample":
@@ -130,6 +153,13 @@ def _spec_params(spec: str, name: str, items: list[str], defaults: dict) -> dict
     return params
 
 
+def _plain(v):
+    """NumPy scalars (e.g. ``np.float32(0.5)``) as Python numbers, so the spec is a literal."""
+    if isinstance(v, tuple):
+        return tuple(_plain(x) for x in v)
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def to_spec(estimator: Estimator) -> str:
     """The spec string `from_spec` turns back into an equal estimator: its name, plus its
     parameters that differ from the defaults, e.g. ``"dsmi(sigma=1.0)"`` or
@@ -144,7 +174,7 @@ def to_spec(estimator: Estimator) -> str:
             f"{estimator!r} has no spec string: only {', '.join(NAMES)} with their parameters, "
             "and subsample(...) of them."
         )
-    changed = [f"{f.name}={getattr(estimator, f.name)!r}" for f in dataclasses.fields(cls)
-               if getattr(estimator, f.name) != f.default]
+    changed = [f"{f.name}={_plain(getattr(estimator, f.name))!r}"
+               for f in dataclasses.fields(cls) if getattr(estimator, f.name) != f.default]
     return f"{cls.name}({', '.join(changed)})" if changed else cls.name
 

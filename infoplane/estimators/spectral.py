@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import ClassVar
 
 import jax
@@ -75,7 +74,6 @@ from infoplane.estimators._base import (
 from infoplane.estimators._dse import (
     EXACT_MAX_N,
     EXACT_MAX_N_SMALL_T,
-    MODES,
     _Cfg,
     deflated_kernel,
     lanczos,
@@ -84,53 +82,18 @@ from infoplane.estimators._dse import (
     masked_kernel,
     resolve_mode,
 )
-from infoplane.estimators._numerics import is_concrete, nonfinite_rows, pairwise_sqdist
+from infoplane.estimators._numerics import is_concrete, pairwise_sqdist
+from infoplane.estimators.validate import (
+    check_dse_mode,
+    check_dse_sigma_t,
+    check_dse_z,
+    check_flag,
+    check_seed,
+)
 
-# ---- validation -----------------------------------------------------------------------------
+# ---- validation (in `infoplane.estimators.validate`) ---------------------------------------------
 
-
-def _check_sigma_t(sigma, t) -> None:
-    if is_concrete(sigma):
-        s = float(np.asarray(sigma))
-        if not (math.isfinite(s) and s > 0):
-            raise ValueError(
-                f"DSE needs a kernel width sigma > 0, got sigma={sigma!r}. sigma is in the units "
-                "of the activations (the reference uses sigma=10); choose it relative to the "
-                "typical distance between samples."
-            )
-    if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0):
-        raise ValueError(
-            f"DSE needs a diffusion time t > 0 (a Python number; it is static under jit), got "
-            f"t={t!r}. The reference uses t=1."
-        )
-
-
-def _check_mode(mode, probes, steps, chunk, cache_mb=0) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
-    if not (isinstance(cache_mb, (int, float)) and cache_mb >= 0):
-        raise ValueError(f"cache_mb must be a number >= 0 (0: matrix-free), got {cache_mb!r}.")
-    for name, v, lo in (("probes", probes, 6), ("steps", steps, 2), ("chunk", chunk, 1)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}.")
-
-
-def _check_z(z, what: str = "z") -> None:
-    shape = tuple(np.shape(z))
-    if len(shape) != 2:
-        raise ValueError(
-            f"{what} must have shape (N, d): N samples of d features; got shape {shape}. "
-            "Flatten each sample first, e.g. z.reshape(N, -1)."
-        )
-    if shape[0] < 2:
-        raise ValueError(f"DSE needs at least N=2 samples, got N={shape[0]}.")
-    rows = nonfinite_rows(z)
-    if rows.size:
-        raise ValueError(
-            f"{what} has NaN or inf values in {rows.size} row(s), first at row {rows[0]}; "
-            "the kernel would be undefined. Drop or fix those samples (a diverged network "
-            "produces them)."
-        )
+_check_sigma_t, _check_mode, _check_z = check_dse_sigma_t, check_dse_mode, check_dse_z
 
 
 # ---- DSMI ---------------------------------------------------------------------------------------
@@ -225,8 +188,11 @@ def dse(z, sigma=10.0, t=1, *, units: str = "bits", mode: str = "auto", seed: in
     """Diffusion spectral entropy of the rows of ``z`` (Liao, Liu et al. 2023).
 
     Args:
-      z: (N, d) samples (N >= 2, finite).
-      sigma: Gaussian kernel width (> 0), in the units of z; may be traced.
+      z: (N, d) samples (N >= 2, d >= 1, finite real numbers; max|z| * sqrt(d) <= 4e18 so
+        squared distances fit float32: rescale z and sigma together beyond).
+      sigma: Gaussian kernel width, in the units of z; may be traced. A concrete sigma must
+        lie in [1.1e-19, 1.8e19] (`validate.DSE_SIGMA_MIN` / `DSE_SIGMA_MAX`), where sigma**2
+        is a normal float32: outside, the kernel is undefined (NaN), so it is rejected.
       t: diffusion time (> 0), static.
       units: "bits" (default) or "nats".
       mode: "exact" (eigvalsh), "slq" (stochastic Lanczos quadrature, matrix-free) or "auto"
@@ -248,6 +214,8 @@ def dse(z, sigma=10.0, t=1, *, units: str = "bits", mode: str = "auto", seed: in
     _check_sigma_t(sigma, t)
     _check_mode(mode, probes, steps, chunk, cache_mb)
     _check_z(z)
+    check_seed(seed)
+    check_flag(return_stderr, "return_stderr")
     cfg = _Cfg(t=t, mode=resolve_mode(mode, int(np.shape(z)[0]), t), probes=probes, steps=steps,
                chunk=chunk, cache_mb=cache_mb)
     h, se = _dse_jit(jnp.asarray(z), sigma, jax.random.PRNGKey(seed), cfg, units)
@@ -284,7 +252,9 @@ def dsmi(z, c, sigma=10.0, t=1, subsets: int = 5, seed: int = 0, *, units: str =
     _check_sigma_t(sigma, t)
     _check_mode(mode, probes, steps, chunk, cache_mb)
     _check_z(z)
-    if not isinstance(subsets, int) or subsets < 1:
+    check_seed(seed)
+    check_flag(return_parts, "return_parts")
+    if not isinstance(subsets, int) or isinstance(subsets, bool) or subsets < 1:
         raise ValueError(f"subsets must be an integer >= 1, got {subsets!r}.")
     n = int(np.shape(z)[0])
     if tuple(np.shape(c)) != (n,):
@@ -422,6 +392,7 @@ class DiffusionSpectral:
         check_units(self.units)
         _check_sigma_t(self.sigma, self.t)
         _check_mode(self.mode, self.probes, self.steps, self.chunk, self.cache_mb)
+        check_seed(self.seed, owner="DiffusionSpectral")
         for name, lo in (("subsets", 1), ("clusters", 2), ("kmeans_iters", 0)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:

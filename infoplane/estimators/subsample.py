@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from infoplane.estimators._base import Estimate, Estimator, Probe
+from infoplane.estimators.validate import check_seed
 
 
 def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -100,6 +101,7 @@ class Subsample:
             )
         if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 2:
             raise ValueError(f"Subsample n must be an integer >= 2, got {self.n!r}.")
+        check_seed(self.seed, owner="Subsample")
 
     @property
     def name(self) -> str:

@@ -21,7 +21,9 @@ A Shannon estimate must also lie in its range: 0 <= I(X;T) <= H(X) and 0 <= I(T;
 on the probe set. `range_violations` lists the estimates outside it by more than a tolerance
 (negative values from kNN bias, values above the ceiling from noise-dominated layers, ...):
 they show where an estimator's number cannot be read as information. `check_report` runs both
-checks for a terminal (``infoplane run`` and ``infoplane plot`` print it).
+checks for a terminal (``infoplane run`` and ``infoplane plot`` print it), and lists every NaN
+or +-inf estimate (`infoplane.report.nonfinite`: withheld on purpose, or an estimator
+failure); both checks leave those out.
 
 This module only reads values from the table (pure NumPy); it estimates nothing.
 
@@ -43,6 +45,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from infoplane.report.nonfinite import format_nonfinite, nonfinite_estimates
 from infoplane.store.results import Results
 
 __all__ = ["NOT_SHANNON", "QUANTITIES", "DPIViolation", "RangeViolation", "check_report",
@@ -211,7 +214,7 @@ def dpi_violations(
             prev_name, prev_value = None, None
             for name, row in chain:
                 v = float(values[q][row])
-                if math.isnan(v):
+                if not math.isfinite(v):  # reported by nonfinite_estimates
                     continue
                 if prev_name is not None:
                     excess = v - prev_value
@@ -353,6 +356,9 @@ def range_violations(
         (`i_xt_ceiling`).
       tolerance: allowed excess in the table's units.
 
+    NaN and +-inf values are not range violations: `infoplane.report.nonfinite.
+    nonfinite_estimates` lists them, and `check_report` prints both.
+
     Returns the violations in table order.
     """
     if not isinstance(results, Results):
@@ -374,7 +380,7 @@ def range_violations(
         top = ceilings.get(cols["split"][i]) or {}
         for q in QUANTITIES:
             v = float(cols[q][i])
-            if math.isnan(v):
+            if not math.isfinite(v):  # NaN / +-inf: reported by nonfinite_estimates
                 continue
             bound = None
             slack = tolerance + _ROUNDING * max(1.0, abs(v))
@@ -417,29 +423,18 @@ def format_range_violations(violations: Iterable[RangeViolation], *, total: int 
     return "\n".join(lines)
 
 
-def _withheld(results: Results) -> str | None:
-    """One line naming the NaN estimates per estimator (None if there are none)."""
-    counts: dict[str, list[int]] = {}
-    for e, *vals in zip(*(results[c].tolist() for c in ("estimator", *QUANTITIES)),
-                        strict=True):
-        c = counts.setdefault(e, [0, 0])
-        c[0] += sum(1 for v in vals if math.isnan(float(v)))
-        c[1] += len(vals)
-    parts = [f"{e} {nan} of {total}" for e, (nan, total) in counts.items() if nan]
-    if not parts:
-        return None
-    return (f"withheld: {', '.join(parts)} estimates are NaN, flagged unstable by the "
-            "estimator (their spread makes the number meaningless; values and standard "
-            "errors in aux.csv); the checks above leave them out.")
-
-
 def check_report(results: Results, ceilings: dict | None = None, *,
-                 dpi_tolerance: float = 0.05, range_tolerance: float = 0.05) -> str:
+                 dpi_tolerance: float = 0.05, range_tolerance: float = 0.05,
+                 aux: Iterable[dict] | None = None) -> str:
     """Both checks of the Shannon estimates of a table, for a terminal: the DPI
     (`dpi_violations`, `format_violations` with its 3 worst) and the range
-    (`range_violations`); non-Shannon estimators are named as unchecked. NaN estimates
-    (flagged unstable by their estimator, e.g. `Compressed`'s ``flag_stderr``) are left out
-    of both checks and counted on a last "withheld" line."""
+    (`range_violations`); non-Shannon estimators are named as unchecked. Then every NaN or
+    +-inf estimate, of any estimator (`infoplane.report.nonfinite`): those that are not
+    withheld on purpose are listed as "non-finite" with estimator, layer, epoch and quantity;
+    those flagged unstable by their estimator (e.g. `Compressed`'s ``flag_stderr``, NaN) are
+    counted on a last "withheld" line. Both are left out of the DPI and range checks.
+    ``aux``: the run's aux rows (`infoplane.load_aux`), which tell withheld estimates
+    exactly (else a NaN of `Compressed` counts as withheld)."""
     skipped = [e for e in results.unique("estimator") if not is_shannon(e)] if len(results) else []
     shannon = results.where(estimator=[e for e in results.unique("estimator") if is_shannon(e)]
                             ) if skipped else results
@@ -454,7 +449,10 @@ def check_report(results: Results, ceilings: dict | None = None, *,
     lines.append(format_range_violations(range_violations(shannon, ceilings,
                                                           tolerance=range_tolerance),
                                          total=2 * len(shannon), max_lines=3))
-    withheld = _withheld(results) if len(results) else None
-    if withheld:
-        lines.append(withheld)
+    totals: dict[str, int] = {}
+    for e in results["estimator"].tolist() if len(results) else ():
+        totals[e] = totals.get(e, 0) + len(QUANTITIES)
+    nonfinite = format_nonfinite(nonfinite_estimates(results, aux), totals=totals)
+    if nonfinite:
+        lines.append(nonfinite)
     return "\n".join(lines)

@@ -275,3 +275,31 @@ def test_live_update_keeps_selection(driver, tmp_path):
         assert_no_js_errors(driver)
     finally:
         b.close()
+
+
+def test_nonfinite_points_are_counted_on_the_page(driver, tmp_path):
+    """NaN / +-inf estimates (null in /points, flagged in "nonfinite") are not drawn, and the
+    page says how many and of which kind, instead of dropping them silently."""
+    import numpy as np
+    from selenium.webdriver.common.by import By
+
+    from tests.dashboard.test_dashboard import write_series
+
+    root = tmp_path / "logs"
+    v = np.linspace(0.1, 3.0, 6 * len(LAYERS) * 2).reshape(6, len(LAYERS), 2)
+    v[1, 0, 0], v[2, 2, 1], v[4, 1, 0] = -np.inf, np.inf, np.nan
+    write_series(root / "nf", "nf", "kde", "train", 0, range(6), v)
+    b = Board(root, "--load_fast=false")
+    try:
+        b.wait_for(lambda p: p["runs"] and p["runs"][0]["series"][0]["n_epochs"] == 6)
+        driver.get(b.url + "/data/plugin/infoplane/static/index.html")
+        wait(driver, lambda d: len(trajectories(d)) == len(LAYERS), "the trajectories")
+        assert sum(t["points"] for t in trajectories(driver)) == 6 * len(LAYERS) - 3
+        note = wait(driver, lambda d: d.find_element(By.ID, "nonfinite-note").is_displayed()
+                    and d.find_element(By.ID, "nonfinite-note"), "the non-finite note")
+        assert note.get_attribute("data-count") == "3"
+        assert "3 non-finite point(s) not drawn (-inf, inf, nan)" in note.text, note.text
+        save_screenshot(driver, tmp_path, "dashboard-nonfinite.png")
+        assert_no_js_errors(driver)
+    finally:
+        b.close()

@@ -258,3 +258,52 @@ def test_check_report_lists_withheld_nan_estimates_and_skips_them():
     assert "withheld: compressed 2 of 6 estimates are NaN, flagged unstable" in text
     assert "binning" not in text.splitlines()[-1]
     assert "withheld" not in check_report(Results.from_rows(_chain([8.0, 6.0])))
+
+
+def test_check_report_names_every_nonfinite_estimate():
+    """-inf, +inf and NaN of an estimator that does not withhold are reported as non-finite,
+    naming estimator, layer, epoch and quantity; they are left out of the DPI / range checks
+    (so a -inf no longer passes the range check silently)."""
+    from infoplane.report.checks import check_report, range_violations
+    from infoplane.report.nonfinite import nonfinite_estimates
+
+    inf, nan = float("inf"), float("nan")
+    rows = _chain([8.0, -inf, 7.0], [0.9, 0.8, nan], split="all", estimator="kde", epoch=3)
+    rows += _chain([3.0, inf, 1.0], split="all", epoch=4)
+    res = Results.from_rows(rows)
+    assert dpi_violations(res) == [] and range_violations(res) == []
+    found = nonfinite_estimates(res)
+    assert [(f.estimator, f.layer, f.epoch, f.quantity, f.withheld) for f in found] == [
+        ("kde", "l1", 3, "i_xt", False), ("kde", "l2", 3, "i_ty", False),
+        ("binning", "l1", 4, "i_xt", False)]
+    assert math.isinf(found[0].value) and found[0].value < 0
+    text = check_report(res, {"all": {"i_xt": 12.0, "i_ty": 1.0}})
+    assert "non-finite: 3 estimate(s) of 12 are NaN or +-inf" in text
+    assert "kde I(X;T), run r, seed 0, split all, epoch 3, layer l1: -inf" in text
+    assert "kde I(T;Y), run r, seed 0, split all, epoch 3, layer l2: nan" in text
+    assert "binning I(X;T), run r, seed 0, split all, epoch 4, layer l1: inf" in text
+    assert "withheld" not in text
+
+
+def test_withheld_is_decided_by_the_unstable_bits_of_aux():
+    """With aux rows, only a NaN whose quantity's bit is set in aux "unstable" is withheld;
+    a NaN of Compressed without the bit, and any inf, are non-finite."""
+    from infoplane.report.checks import check_report
+    from infoplane.report.nonfinite import nonfinite_estimates
+
+    nan, inf = float("nan"), float("inf")
+    rows = _chain([nan, nan, -inf], [nan, 0.5, 0.5], split="all", estimator="compressed",
+                  params="{}")
+    res = Results.from_rows(rows)
+    key = dict(run="r", seed=0, split="all", epoch=0, estimator="compressed", params="{}")
+    aux = [dict(key, layer="l0", name="unstable", value=3.0),  # both withheld
+           dict(key, layer="l1", name="unstable", value=2.0),  # I(T;Y) only: I(X;T) is not
+           dict(key, layer="l2", name="unstable", value=1.0)]  # -inf is never withheld
+    got = [(f.layer, f.quantity, f.withheld) for f in nonfinite_estimates(res, aux)]
+    assert got == [("l0", "i_xt", True), ("l0", "i_ty", True), ("l1", "i_xt", False),
+                   ("l2", "i_xt", False)]
+    # without aux every NaN of compressed counts as withheld, the -inf does not
+    assert [f.withheld for f in nonfinite_estimates(res)] == [True, True, True, False]
+    text = check_report(res, aux=aux)
+    assert "non-finite: 2 estimate(s) of 6" in text
+    assert "withheld: compressed 2 of 6 estimates are NaN" in text

@@ -532,3 +532,46 @@ def test_dsmi_curves_have_no_ceilings(tmp_path):
     (tmp_path / "b").mkdir()
     _fig, axes = plot.information_curves(_run_dir(tmp_path / "b", _rows()))
     assert [len(_by_gid(a.lines, "ceiling:")) for a in axes] == [1, 1]
+
+
+def _with_nonfinite(i, e, s):
+    x, y = _values(i, e, s)
+    if (i, e) == (1, 3):
+        return -math.inf, y
+    if (i, e) == (2, 30):
+        return x, math.nan
+    if (i, e) == (0, 10):
+        return math.inf, y
+    return x, y
+
+
+def test_plane_notes_nonfinite_points_never_drops_them_silently():
+    res = _table(values=_with_nonfinite)
+    fig, ax = plot.information_plane(res, estimator="binning")
+    (note,) = [t for t in ax.texts if t.get_gid() == "nonfinite-note"]
+    assert note.get_text() == "3 non-finite point(s) (NaN / ±inf) not drawn"
+    labels = [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else [
+        t.get_text() for t in ax.get_legend().get_texts()]
+    assert note.get_text() in labels
+    points = _by_gid(ax.collections, "points:")
+    assert sum(len(p.get_offsets()) for p in points) == 3 * len(EPOCHS) - 3
+    fig, ax = plot.information_plane(_table(), estimator="binning")  # all finite: no note
+    assert [t for t in ax.texts if t.get_gid() == "nonfinite-note"] == []
+
+
+def test_curves_mark_nonfinite_points_at_the_axis_edge():
+    res = _table(values=_with_nonfinite)
+    fig, axes = plot.information_curves(res, estimator="binning")
+    ax_xt, ax_ty = axes
+    (mark,) = _by_gid(ax_xt.collections, "nonfinite:hidden")
+    assert mark.get_offsets().tolist() == [[3.0, 0.0]]  # -inf: bottom edge (axes fraction 0)
+    (top,) = _by_gid(ax_xt.collections, "nonfinite:dense")
+    assert top.get_offsets().tolist() == [[10.0, 1.0]]  # +inf: top edge
+    (nan_mark,) = _by_gid(ax_ty.collections, "nonfinite:out")
+    assert nan_mark.get_offsets().tolist() == [[30.0, 0.0]]
+    lo, hi = ax_xt.get_ylim()  # the marks do not stretch the value axis
+    assert lo > 0.5 and hi < 11.0
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "3 non-finite point(s) (NaN / ±inf) marked x at the axis edge" in labels
+    _, axes = plot.information_curves(_table(), estimator="binning")
+    assert _by_gid(axes[0].collections, "nonfinite:") == []

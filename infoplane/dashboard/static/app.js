@@ -181,6 +181,9 @@ class App {
     this.svg = el("svg:svg", { id: "plot", role: "img", "aria-label": "information plane" },
       this.plotWrap);
     this.tooltip = el("div", { id: "tooltip", class: "ip-tooltip", hidden: "" }, this.plotWrap);
+    // points whose I(X;T) or I(T;Y) is NaN / +-inf (null in /points) cannot be placed: counted
+    this.nonfiniteNote = el("div", { id: "nonfinite-note", class: "ip-nonfinite", hidden: "" },
+      center);
 
     const ctl = el("div", { class: "ip-controls" }, center);
     this.playBtn = el("button", { id: "play", type: "button", title: "Play / pause" }, ctl, "▶");
@@ -569,10 +572,31 @@ class App {
     });
 
     svg.appendChild(labels); // above every trajectory and marker
+    this.showNonfinite(traces);
     this.drawColorbar(svg, W - M.r + 22, M.t + 6, 14, Math.min(220, ph - 30), e0, e1);
     this.drawLegend(traces);
     this.scales = { sx, sy };
     this.setEpochIndex(idx, follow);
+  }
+
+  showNonfinite(traces) {
+    // never dropped silently: count the drawn traces' points with a non-finite coordinate,
+    // and name the kinds the server flagged (p.nonfinite: [epoch, layer, quantity, kind])
+    let n = 0;
+    for (const t of traces) {
+      for (const p of t.pts) if (!Number.isFinite(p.x) || !Number.isFinite(p.y)) n += 1;
+    }
+    const kinds = new Set();
+    for (const t of traces) {
+      for (const s of t.payload.series || []) {
+        for (const f of s.nonfinite || []) if (f[1] === t.layerIndex) kinds.add(f[3]);
+      }
+    }
+    this.nonfiniteNote.hidden = n === 0;
+    this.nonfiniteNote.dataset.count = String(n);
+    this.nonfiniteNote.textContent = n === 0 ? "" : `${n} non-finite point(s) not drawn`
+      + ` (${kinds.size ? [...kinds].sort().join(", ") : "NaN / ±inf"}): a withheld estimate`
+      + " or an estimator failure; `infoplane plot` prints the check report naming each one.";
   }
 
   drawColorbar(svg, x, y, w, h, e0, e1) {

@@ -27,7 +27,13 @@ from infoplane.report.figures.selection import (
     select,
     selection_title,
 )
-from infoplane.report.figures.style import axis_label, epoch_scale, layer_colors, new_figure
+from infoplane.report.figures.style import (
+    axis_label,
+    epoch_scale,
+    layer_colors,
+    new_figure,
+    nonfinite_note,
+)
 
 __all__ = ["information_curves"]
 
@@ -85,6 +91,7 @@ def information_curves(
     colors = layer_colors(len(sel.layers))
     series = {layer: layer_series(sel, layer) for layer in sel.layers}
     scale, scale_kw = epoch_scale(sel.table["epoch"])
+    n_nonfinite: dict[str, int] = {}
     for q, ax in zip(qs, ax_list, strict=True):
         for color, (layer, s) in zip(colors, series.items(), strict=True):
             values = s.i_xt if q == "i_xt" else s.i_ty
@@ -92,6 +99,12 @@ def information_curves(
             ok = np.isfinite(values)
             ax.plot(s.epochs[ok], values[ok], color=color, linewidth=1.4, marker=".",
                     markersize=4, label=layer, gid=f"curve:{layer}")
+            if not ok.all():  # marked at the axis edge: top for +inf, bottom for NaN / -inf
+                edge = np.where(values[~ok] > 0, 1.0, 0.0)
+                ax.scatter(s.epochs[~ok], edge, marker="x", color=color, s=30, clip_on=False,
+                           transform=ax.get_xaxis_transform(), zorder=5,
+                           gid=f"nonfinite:{layer}")
+                n_nonfinite[q] = n_nonfinite.get(q, 0) + int(np.sum(~ok))
             if half is not None:
                 ok &= np.isfinite(half)
                 ax.fill_between(s.epochs[ok], values[ok] - half[ok], values[ok] + half[ok],
@@ -121,6 +134,10 @@ def information_curves(
         if len(sel.seeds) > 1:
             handles.append(Patch(color="0.5", alpha=0.3,
                                              label=f"±1.96 SE ({len(sel.seeds)} seeds)"))
+        if n_nonfinite:
+            handles.append(Line2D([], [], linestyle="none", marker="x", color="0.2",
+                                  label=nonfinite_note(sum(n_nonfinite.values())).replace(
+                                      "not drawn", "marked x at the axis edge")))
         if axes is None:
             fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
         else:

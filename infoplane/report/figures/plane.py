@@ -38,6 +38,7 @@ from infoplane.report.figures.style import (
     epoch_colorbar,
     epoch_norm,
     new_figure,
+    nonfinite_note,
     place_legend,
     pretty_estimator,
 )
@@ -66,9 +67,11 @@ def draw_plane(
     handles = []
     positions: dict[tuple[str, int], tuple[float, float]] = {}
     n_seeds = len(sel.seeds)
+    n_nonfinite = 0
     for i, layer in enumerate(sel.layers):
         s = layer_series(sel, layer)
         ok = np.isfinite(s.i_xt) & np.isfinite(s.i_ty)
+        n_nonfinite += int(np.sum(~ok))
         x, y, e = s.i_xt[ok], s.i_ty[ok], s.epochs[ok]
         marker = MARKERS[i % len(MARKERS)]
         ax.plot(x, y, color=line_color, linewidth=0.9, zorder=1, label=layer,
@@ -100,6 +103,12 @@ def draw_plane(
     if n_seeds > 1:
         handles.append(Line2D([], [], color="0.55", linewidth=0.7, marker="+", markersize=8,
                               label=f"±1.96 SE ({n_seeds} seeds)"))
+    if n_nonfinite:  # never dropped silently: a note in the corner and in the legend
+        note = nonfinite_note(n_nonfinite)
+        ax.text(0.99, 0.01, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+                color="darkred", gid="nonfinite-note")
+        handles.append(Line2D([], [], linestyle="none", marker="x", color="darkred",
+                              label=note))
     draw_ceilings(ax, ceilings)
     ax.set_xlabel(axis_label(sel.estimator, "i_xt", sel.units, sel.params))
     ax.set_ylabel(axis_label(sel.estimator, "i_ty", sel.units, sel.params))

@@ -148,3 +148,10 @@ def new_figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1):
     fig = Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
+
+
+def nonfinite_note(n: int) -> str:
+    """The legend / corner note of a figure with ``n`` NaN or +-inf points, which cannot be
+    placed on an axis (a withheld estimate, or an estimator failure: ``check_report`` names
+    each one)."""
+    return f"{n} non-finite point(s) (NaN / ±inf) not drawn"
