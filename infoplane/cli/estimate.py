@@ -22,8 +22,9 @@ def add_parser(sub) -> None:
         description=(
             "Read RUN_DIR/activations/ (written by `infoplane run --store-activations`), "
             "estimate every stored epoch and layer with each estimator, and append the rows to "
-            "RUN_DIR/results.csv. An estimator already in results.csv with the same parameters "
-            "is refused."
+            "RUN_DIR/results.csv. It resumes: only the rows missing from results.csv are "
+            "estimated (a killed estimate continues where it stopped; an estimator already "
+            "complete with the same parameters is a no-op that says so)."
         ),
     )
     est.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/NAME")
@@ -39,21 +40,28 @@ def add_parser(sub) -> None:
 def cmd_estimate(args) -> int:
     from infoplane.cli.progress import Progress
     from infoplane.experiments.reestimate import Reestimation
+    from infoplane.store.lock import RunDirectoryLocked
 
     names = parse_estimators(args.estimators)
     setup_jax()
     run_dir = args.run_dir
     try:
         job = Reestimation(run_dir, names, args.subsample)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, RunDirectoryLocked) as err:
         raise UsageError(str(err)) from None
-    print(f"infoplane estimate {run_dir}: {len(job.entries)} stored epochs, estimators "
-          f"{', '.join(names)}", flush=True)
+    for note in job.notes:
+        print(note, flush=True)
+    if not job.entries:
+        job.run()  # closes the files, releases the lock
+        return 0
+    print(f"infoplane estimate {run_dir}: {len(job.entries)} stored epochs to estimate, "
+          f"estimators {', '.join(names)}", flush=True)
     bar = Progress(len(job.entries), "estimating")
     try:
-        rec = job.run(progress=bar)
+        recs = job.run(progress=bar)
     finally:
         bar.close()
-    print_table(rec.results().rows(), rec.layer_names or (), sys.stdout)
-    print(f"appended {len(rec.results())} rows to {job.results_path}")
+    for rec in recs:
+        print_table(rec.results().rows(), rec.layer_names or (), sys.stdout)
+    print(f"appended {job.rows_written} rows to {job.results_path}")
     return 0

@@ -161,14 +161,23 @@ def check_args(args) -> list[str]:
         raise UsageError(f"--subsample must be >= 0, got {args.subsample}")
     if args.buffer is not None and args.buffer < 1:
         raise UsageError(f"--buffer must be at least 1, got {args.buffer}")
-    if args.name is not None and (not args.name or os.sep in args.name or args.name in (".", "..")):
-        raise UsageError(f"--name must be a plain directory name, got {args.name!r}")
+    if args.name is not None:
+        from infoplane.recording.inputs import check_run_name
+
+        try:
+            check_run_name(args.name, "--name")
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+    if os.path.exists(args.logdir) and not os.path.isdir(args.logdir):
+        raise UsageError(f"--logdir {args.logdir!r} is a file, not a directory; pass the "
+                         "directory that holds the run directories (default: runs)")
     return parse_estimators(args.estimators)
 
 
 def cmd_run(args) -> int:
     from infoplane.experiments import presets
     from infoplane.experiments import run as experiment
+    from infoplane.store.lock import RunDirectoryLocked
 
     setup_jax()
     from infoplane.cli.progress import Progress
@@ -179,7 +188,7 @@ def cmd_run(args) -> int:
         bar = Progress(1, "training")
         try:
             summary = experiment.resume_experiment(args.resume, log=log, progress=bar)
-        except (FileNotFoundError, ValueError) as err:
+        except (FileNotFoundError, ValueError, RunDirectoryLocked) as err:
             raise UsageError(str(err)) from None
         finally:
             bar.close()
@@ -189,13 +198,9 @@ def cmd_run(args) -> int:
     schedule = parse_schedule(args.schedule)
     name = args.name or f"{args.preset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     run_dir = os.path.join(args.logdir, name)
-    if os.path.exists(run_dir):
-        print(
-            f"infoplane run: error: run directory {run_dir!r} already exists and is never "
-            "overwritten; choose another name with --name, or continue it with --resume "
-            f"{run_dir}",
-            file=sys.stderr,
-        )
+    refusal = existing_run_dir(run_dir)
+    if refusal:
+        print(f"infoplane run: error: {refusal}", file=sys.stderr)
         return 1
     preset = presets.PRESETS[args.preset]
     epochs = preset.epochs if args.epochs is None else args.epochs
@@ -213,11 +218,32 @@ def cmd_run(args) -> int:
             buffer=args.buffer, log=log, progress=bar, argv=args.argv,
             tensorboard=args.tensorboard, image_every=args.image_every,
         )
-    except (FileNotFoundError, KeyError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, KeyError, ValueError,
+            RunDirectoryLocked) as err:
         raise UsageError(str(err).strip("'\"")) from None
     finally:
         bar.close()
     return report(summary)
+
+
+def existing_run_dir(run_dir: str) -> str | None:
+    """Why ``infoplane run`` does not write into ``run_dir`` (None: it may). An empty directory
+    (or one holding only a lock file left by a killed start) holds no run yet and is used."""
+    from infoplane.store import layout
+    from infoplane.store.lock import LOCK_FILE
+
+    if not os.path.exists(run_dir):
+        return None
+    if not os.path.isdir(run_dir):
+        return f"{run_dir!r} exists and is a file, not a run directory; choose another --name"
+    if os.path.isfile(os.path.join(run_dir, layout.CONFIG_FILE)):
+        return (f"run directory {run_dir!r} already exists and is never overwritten; choose "
+                f"another name with --name, or continue it with --resume {run_dir}")
+    if set(os.listdir(run_dir)) - {LOCK_FILE}:
+        return (f"{run_dir!r} exists and holds files but no run (no config.json), so it is "
+                "neither overwritten nor resumed; choose another name with --name, or move "
+                "that directory away")
+    return None
 
 
 def report(summary) -> int:

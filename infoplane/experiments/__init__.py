@@ -5,7 +5,10 @@ training loop, checkpoints, run / resume, and the re-estimation of a stored run.
 - `models`, `presets`: the built-in networks and experiments, and the default estimators
   of ``infoplane run``;
 - `training`: several seeds trained together (``vmap``), one ``lax.scan`` per epoch;
-- `checkpoints`: orbax checkpoints and the truncation a resume starts from;
+- `checkpoints`: orbax checkpoints (a resume falls back past an unreadable one) and the
+  truncation a resume starts from;
+- `repair`: a resume's check of the tables against the schedule: damaged files kept aside,
+  lost epochs re-estimated from stored activations, or a clear refusal;
 - `run`: `run_experiment` / `resume_experiment`;
 - `reestimate`: ``infoplane estimate``'s work on a stored run;
 - `runtime`: the process's JAX set-up (CPU cores as devices, the compilation cache).

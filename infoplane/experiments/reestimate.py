@@ -1,12 +1,14 @@
 """Re-estimating a finished run's stored activations (``activations/``, written with
 ``--store-activations``) with other estimators, appending to its ``results.csv``, ``aux.csv``
-and TensorBoard files (`Reestimation`; ``infoplane estimate`` is its front end).
+and TensorBoard files (`Reestimation`; ``infoplane estimate`` is its front end). It resumes:
+only the (seed, split, epoch, layer) rows missing from results.csv are estimated.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import warnings
 from collections.abc import Callable, Sequence
 
 from infoplane.experiments.presets import default_estimators
@@ -15,18 +17,24 @@ from infoplane.recording.recorder import Recorder
 from infoplane.report.diagnostics import ceilings
 from infoplane.store import layout
 from infoplane.store.activations import ActivationStore
+from infoplane.store.lock import acquire as acquire_lock
 from infoplane.store.results import load_results
-from infoplane.store.tables import AuxWriter, ResultsWriter
+from infoplane.store.tables import AuxWriter, ResultsFileWarning, ResultsWriter
 
 __all__ = ["Reestimation"]
 
 
 class Reestimation:
     """The re-estimation of ``run_dir`` with the estimators ``specs`` (names or specs; the
-    costly ones subsampled as in ``infoplane run``, ``subsample`` rows). Creating it checks
-    the run (FileNotFoundError: no stored activations; ValueError: an estimator with the same
-    parameters is already in results.csv) and opens its files; `run` estimates every stored
-    (split, seed, epoch) in ``entries``."""
+    costly ones subsampled as in ``infoplane run``, ``subsample`` rows).
+
+    Creating it takes the run directory's writer lock (`infoplane.store.lock`; a second
+    writer gets `RunDirectoryLocked`), checks the run (FileNotFoundError: no stored
+    activations) and finds, per estimator, the stored (split, seed, epoch) entries whose rows
+    are not all in results.csv yet: a killed ``infoplane estimate`` resumes where it stopped,
+    and an estimator already complete is a no-op (``notes`` says so). `run` estimates the
+    missing ``entries``; rows already in results.csv are never written twice.
+    """
 
     def __init__(self, run_dir: str, specs: Sequence[str], subsample: int | None = None):
         if not os.path.isdir(os.path.join(run_dir, layout.ACTIVATIONS_DIR)):
@@ -34,6 +42,14 @@ class Reestimation:
                 f"{run_dir!r} has no stored activations (activations/); record them with "
                 "`infoplane run --store-activations` (or Recorder(store_activations=True))"
             )
+        self.lock = acquire_lock(run_dir)
+        try:
+            self._open(run_dir, specs, subsample)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, run_dir: str, specs: Sequence[str], subsample: int | None) -> None:
         store = ActivationStore(run_dir)
         splits = store.splits()
         probes = {sp: store.read_probe(sp) for sp in splits}
@@ -41,47 +57,79 @@ class Reestimation:
         ests = default_estimators(specs, n_probe, subsample)
         self.results_path = os.path.join(run_dir, layout.RESULTS_FILE)
         run_name = os.path.basename(os.path.normpath(run_dir))
+        stored = [(sp, seed, e) for sp in splits for seed in store.seeds(sp)
+                  for e in store.epochs(sp, seed)]
+        layers = store.layers(stored[0][0], stored[0][1]) if stored else []
+        done: set[tuple] = set()  # (seed, split, epoch, layer, estimator, params) on disk
         if os.path.exists(self.results_path):
-            done = load_results(self.results_path)
-            run_name = str(done["run"][0]) if len(done) else run_name
-            have = {(e, p) for e, p in zip(done["estimator"], done["params"], strict=True)}
-            for est in ests:
-                if (est.name, params_json(est)) in have:
-                    raise ValueError(
-                        f"{est.name} with these parameters is already in {self.results_path}; "
-                        "nothing to do (re-estimating would duplicate rows)"
-                    )
+            with warnings.catch_warnings():  # a killed estimate's torn last line: expected
+                warnings.simplefilter("ignore", ResultsFileWarning)
+                table = load_results(self.results_path)
+            run_name = str(table["run"][0]) if len(table) else run_name
+            done = {(r["seed"], r["split"], r["epoch"], r["layer"], r["estimator"], r["params"])
+                    for r in table.rows()}
+        self._done = done
+        #: One line per estimator that was already complete ("nothing to do").
+        self.notes: list[str] = []
+        groups: dict[tuple, list] = {}  # the missing entries -> the estimators missing them
+        for est in ests:
+            pj = params_json(est)
+            todo = tuple(k for k in stored if any(
+                (k[1], k[0], k[2], layer, est.name, pj) not in done for layer in layers))
+            if todo:
+                groups.setdefault(todo, []).append(est)
+            else:
+                self.notes.append(f"all {len(stored) * len(layers)} rows of {est.name} already "
+                                  f"estimated; nothing to do ({len(stored)} stored epochs x "
+                                  f"{len(layers)} layers in {self.results_path})")
         self.store = store
-        self.entries = [(sp, seed, e) for sp in splits for seed in store.seeds(sp)
-                        for e in store.epochs(sp, seed)]
+        #: (split, seed, epoch) entries to estimate, per group of estimators.
+        self.entries = [k for todo in groups for k in todo]
         self._writer = ResultsWriter(self.results_path)
         self._aux_writer = AuxWriter(os.path.join(run_dir, layout.AUX_FILE))
-        self._board = _board(run_dir, run_name, probes, self.entries)
+        self._board = _board(run_dir, run_name, probes, stored) if groups else None
         board = self._board
         sinks = [self._writer.write] + ([board.on_results] if board is not None else [])
         aux_sinks = [self._aux_writer.write] + ([board.on_aux] if board is not None else [])
         test = probes.get("test") if len(splits) > 1 else None
         main_split = next(sp for sp in splits if sp != "test") if test is not None else splits[0]
-        self.recorder = Recorder(*probes[main_split], ests, None, name=run_name,
-                                 split=main_split, test=test,
-                                 on_results=lambda rows: [f(rows) for f in sinks],
-                                 on_aux=lambda rows: [f(rows) for f in aux_sinks])
+        self.jobs = [(Recorder(*probes[main_split], group, None, name=run_name,
+                               split=main_split, test=test,
+                               on_results=lambda rows: [f(self._new(rows)) for f in sinks],
+                               on_aux=lambda rows: [f(self._new(rows)) for f in aux_sinks]),
+                      list(todo)) for todo, group in groups.items()]
+        self.recorder = self.jobs[0][0] if self.jobs else None
 
-    def run(self, progress: Callable[[int], None] | None = None) -> Recorder:
-        """Estimate every stored epoch (``progress(done)`` after each) and close the files;
-        returns the recorder, whose `results` are the new rows."""
+    @property
+    def rows_written(self) -> int:
+        """Result rows appended to results.csv so far."""
+        return self._writer.rows_written
+
+    def _new(self, rows: list[dict]) -> list[dict]:
+        """The rows not in results.csv yet (a resumed estimate re-estimates whole epochs)."""
+        return [r for r in rows if (r["seed"], r["split"], r["epoch"], r["layer"],
+                                    r["estimator"], r["params"]) not in self._done]
+
+    def run(self, progress: Callable[[int], None] | None = None) -> list[Recorder]:
+        """Estimate every missing entry (``progress(done)`` after each), close the files and
+        release the lock; returns the recorders (one per group of estimators missing the
+        same entries), whose `results` are the new rows."""
         try:
-            for i, (sp, seed, e) in enumerate(self.entries):
-                self.recorder.add(e, self.store.read(seed, sp, e), split=sp, seed=seed)
-                if progress is not None:
-                    progress(i + 1)
-            self.recorder.close()
+            i = 0
+            for recorder, todo in self.jobs:
+                for sp, seed, e in todo:
+                    recorder.add(e, self.store.read(seed, sp, e), split=sp, seed=seed)
+                    i += 1
+                    if progress is not None:
+                        progress(i)
+                recorder.close()
         finally:
             self._writer.close()
             self._aux_writer.close()
             if self._board is not None:
                 self._board.close()
-        return self.recorder
+            self.lock.release()
+        return [recorder for recorder, _todo in self.jobs]
 
 
 def _board(run_dir, run_name, probes, entries):

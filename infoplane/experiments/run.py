@@ -8,6 +8,12 @@ Resume: after every flush of the recorder (results on disk up to epoch e) the tr
 resumed run restores the newest checkpoint, drops rows of later epochs from results.csv and
 metrics.csv, and trains on from e + 1: deterministic, so it writes exactly what the killed run
 would have.
+
+A resume is the run directory's only writer (`infoplane.store.lock`; a second one is refused
+naming the holder's pid), restores the newest *readable* checkpoint (an unreadable one is moved
+aside and reported, `checkpoints.restore_readable`) and never deletes data it cannot read:
+tables damaged up to the checkpoint are kept aside and their lost epochs re-estimated from
+``activations/``, or the resume is refused with what is missing (`infoplane.experiments.repair`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import dataclasses
 import datetime
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,8 +34,11 @@ import optax
 
 from infoplane.estimators import from_spec, to_spec
 from infoplane.experiments import datasets
-from infoplane.experiments.checkpoints import checkpoint_manager, truncate_for_resume
-from infoplane.experiments.checkpoints import restore as restore_checkpoint
+from infoplane.experiments.checkpoints import (
+    checkpoint_manager,
+    prepare_resume,
+    restore_readable,
+)
 from infoplane.experiments.checkpoints import save as save_checkpoint
 from infoplane.experiments.presets import (
     DEFAULT_ESTIMATORS,
@@ -43,7 +53,10 @@ from infoplane.experiments.training import trainer as make_trainer
 from infoplane.recording.recorder import Recorder
 from infoplane.recording.schedule import Schedule
 from infoplane.store import layout
+from infoplane.store.activations import ActivationStore
 from infoplane.store.config import read_config
+from infoplane.store.lock import LOCK_FILE
+from infoplane.store.lock import acquire as acquire_lock
 
 __all__ = ["RunSummary", "resume_experiment", "run_experiment"]
 
@@ -186,6 +199,15 @@ def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
                       on_metrics=None) -> RunSummary:
     """Continue a killed (or finished) run directory from its newest checkpoint."""
     if not os.path.isfile(os.path.join(run_dir, layout.CONFIG_FILE)):
+        contents = set(os.listdir(run_dir)) - {LOCK_FILE} if os.path.isdir(run_dir) else None
+        if contents is not None and not contents:
+            raise FileNotFoundError(
+                f"{run_dir!r} holds no run yet (it is empty: no config.json), so there is "
+                "nothing to resume; start a run in it with `infoplane run --logdir "
+                f"{os.path.dirname(os.path.normpath(run_dir)) or '.'} --name "
+                f"{os.path.basename(os.path.normpath(run_dir))}` (an empty directory is used), "
+                "or remove it."
+            )
         raise FileNotFoundError(
             f"{run_dir!r} is not a run directory (no config.json): pass the directory "
             "`infoplane run` created, e.g. runs/tishby-tanh-20261124-101500."
@@ -257,35 +279,78 @@ def _run(p: Preset, x, y, sched: Schedule, epochs: int, seeds: tuple[int, ...], 
     config = {**config, "run": name, "schedule_object": dataclasses.asdict(sched),
               "buffer": buffer, "n_classes": n_classes, "train_size": int(len(train_idx)),
               "test_size": int(len(test_idx))}
-    if resume and logdir is not None:
-        run_dir = os.path.join(logdir, name)
-        ckpt_epoch = truncate_for_resume(run_dir)
-    recorder = Recorder(
-        probes["x"], probes["y"], ests, logdir, name=name, split=probes["split"],
-        test=probes["test"], schedule=sched, buffer=buffer,
-        store_activations=store_activations, config=config, on_results=on_results,
-        on_metrics=on_metrics, resume=resume, tensorboard=config.get("tensorboard", True),
-        image_every=config.get("image_every", 5), hparams=_hparams(p, config, ests),
-    )
     trainer = make_trainer(p, tuple(x.shape), n_classes, len(train_idx))
-    x_train, y_train = jnp.asarray(x[train_idx]), jnp.asarray(y[train_idx])
-    x_test, y_test = jnp.asarray(x[test_idx]), jnp.asarray(y[test_idx])
     pairs = [jax.random.split(jax.random.key(s)) for s in seeds]  # (shuffling, init) per seed
     keys, init_keys = jnp.stack([k[0] for k in pairs]), jnp.stack([k[1] for k in pairs])
     params = trainer.init(init_keys)
     opt_state = jax.vmap(trainer.optimizer.init)(params)
     state = {"params": params, "opt_state": opt_state, "keys": jax.random.key_data(keys)}
-    start = 0
+    run_dir = None if logdir is None else os.path.join(logdir, name)
+    # one writer per run directory (infoplane.store.lock); a new run's Recorder takes it
+    lock = acquire_lock(run_dir) if resume and run_dir is not None else None
+    try:
+        resumed_from, lost = None, []
+        if lock is not None:
+            restored = restore_readable(run_dir, state, _warn)
+            if restored is not None:
+                resumed_from, state = restored
+            lost = prepare_resume(
+                run_dir, -1 if resumed_from is None else resumed_from,
+                _scheduled(sched, seeds, probes, resumed_from),
+                lambda k: os.path.isfile(ActivationStore(run_dir).path(*k)), _warn)
+        recorder = Recorder(
+            probes["x"], probes["y"], ests, logdir, name=name, split=probes["split"],
+            test=probes["test"], schedule=sched, buffer=buffer,
+            store_activations=store_activations, config=config, on_results=on_results,
+            on_metrics=on_metrics, resume=resume, tensorboard=config.get("tensorboard", True),
+            image_every=config.get("image_every", 5), hparams=_hparams(p, config, ests),
+        )
+        if resume and run_dir is not None:
+            log(f"resuming {run_dir} after epoch {resumed_from}" if resumed_from is not None
+                else f"no checkpoint in {run_dir}: starting from epoch 0")
+        _reestimate_lost(recorder, run_dir, lost, log)
+        return _train(p, x, y, train_idx, test_idx, trainer, state, recorder, sched, epochs,
+                      seeds, resumed_from, config, log, progress, t_start)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _scheduled(sched: Schedule, seeds, probes, last: int | None) -> list[tuple[int, str, int]]:
+    """The (seed, split, epoch) entries the schedule records up to epoch ``last``."""
+    splits = [probes["split"]] + (["test"] if probes["test"] is not None else [])
+    if last is None:
+        return []
+    return [(s, sp, e) for e in range(last + 1) if e in sched for s in seeds for sp in splits]
+
+
+def _warn(msg: str) -> None:
+    """A resume's loud note (a damaged file kept aside, a checkpoint skipped): on stderr."""
+    print(f"infoplane: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def _reestimate_lost(recorder: Recorder, run_dir, lost, log) -> None:
+    """Estimate the (seed, split, epoch) entries a damaged table lost from their stored
+    activations, one epoch per flush (as the run estimated them)."""
+    if not lost:
+        return
+    store = ActivationStore(run_dir)
+    log(f"re-estimating {len(lost)} lost entries from {store.root}")
+    for epoch in sorted({e for _s, _sp, e in lost}):
+        for seed, split, e in lost:
+            if e == epoch:
+                recorder.add(epoch, store.read(seed, split, epoch), split=split, seed=seed)
+        recorder.flush()
+
+
+def _train(p, x, y, train_idx, test_idx, trainer, state, recorder, sched, epochs, seeds,
+           resumed_from, config, log, progress, t_start) -> RunSummary:
+    """Train from the epoch after ``resumed_from`` (None: from 0) to ``epochs``, recording the
+    scheduled epochs and checkpointing once their rows are on disk."""
+    x_train, y_train = jnp.asarray(x[train_idx]), jnp.asarray(y[train_idx])
+    x_test, y_test = jnp.asarray(x[test_idx]), jnp.asarray(y[test_idx])
     mgr = checkpoint_manager(recorder.run_dir) if recorder.run_dir else None
-    resumed_from = None
-    if resume and mgr is not None:
-        restored = restore_checkpoint(mgr, state)
-        if restored is not None and restored[0] == ckpt_epoch:
-            resumed_from, state = restored
-            start = resumed_from + 1
-            log(f"resuming {recorder.run_dir} after epoch {resumed_from}")
-        else:
-            log(f"no checkpoint in {recorder.run_dir}: starting from epoch 0")
+    start = 0 if resumed_from is None else resumed_from + 1
     params, opt_state = state["params"], state["opt_state"]
     keys = jax.random.wrap_key_data(state["keys"])
 

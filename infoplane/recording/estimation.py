@@ -30,7 +30,12 @@ from infoplane.recording.buffer import Entry
 from infoplane.recording.placement import stack_epochs
 from infoplane.report import diagnostics as _diagnostics
 
-__all__ = ["Estimation", "aux_scalars", "params_json"]
+__all__ = ["Estimation", "NonFiniteEstimateWarning", "aux_scalars", "params_json"]
+
+
+class NonFiniteEstimateWarning(RuntimeWarning):
+    """An estimator returned NaN or ±inf for I(X;T) or I(T;Y) (warned once per estimator and
+    quantity; `Compressed`'s deliberately withheld unstable estimates get a note instead)."""
 
 
 def params_json(est: Estimator) -> str:
@@ -72,6 +77,7 @@ class Estimation:
         self.shard = shard
         self.run = run
         self.errors: list[str] = []
+        self._warned: set[tuple[str, str, bool]] = set()  # (estimator, quantity, unstable)
         self._contexts: dict[tuple[str, int, Any], Any] = {}
 
     def context(self, split: str, i: int, device=None):
@@ -197,6 +203,7 @@ class Estimation:
         i_xt = np.asarray(result.i_xt, dtype=np.float64)
         i_ty = np.asarray(result.i_ty, dtype=np.float64)
         extra = aux_scalars(result, len(group))
+        self._warn_non_finite(result, layer, group, i_xt, i_ty, extra.get("unstable"))
         rows = []
         for k, e in enumerate(group):
             rows.append({
@@ -209,3 +216,33 @@ class Estimation:
                         "layer": layer, "estimator": result.estimator, "params": params,
                         "name": name, "value": float(v[k])} for name, v in extra.items())
         return rows
+
+    def _warn_non_finite(self, result, layer: str, group: list[Entry], i_xt: np.ndarray,
+                         i_ty: np.ndarray, unstable: np.ndarray | None) -> None:
+        """Warn (once per estimator and quantity) about a NaN or ±inf estimate, naming the
+        estimator, layer, epoch and value. A NaN the estimator withheld on purpose (aux
+        ``unstable``: bit 1 I(X;T), bit 2 I(T;Y), `Compressed`'s ``flag_stderr``) gets a short
+        note instead."""
+        for q, bit, values in (("i_xt", 1, i_xt), ("i_ty", 2, i_ty)):
+            for k in np.flatnonzero(~np.isfinite(values)):
+                withheld = (unstable is not None and np.isnan(values[k])
+                            and int(unstable[k]) & bit != 0)
+                key = (result.estimator, q, bool(withheld))
+                if key in self._warned:
+                    break
+                self._warned.add(key)
+                e = group[k]
+                if withheld:
+                    msg = (f"{result.estimator}: {q} of layer {layer!r} at epoch {e.epoch} "
+                           f"(seed {e.seed}, {e.split}) withheld as unstable (NaN, its standard "
+                           "error is too large; the raw value is in aux.csv); later ones are "
+                           "not reported again")
+                else:
+                    value = float(values[k])
+                    msg = (f"{result.estimator} returned a non-finite {q} = {value!r} for "
+                           f"layer {layer!r} at epoch {e.epoch} (seed {e.seed}, {e.split}): "
+                           "the estimate is meaningless (check the estimator's parameters, e.g. "
+                           "its noise or bandwidth, and the layer's activations); later ones of "
+                           f"{result.estimator} {q} are not reported again")
+                warnings.warn(msg, NonFiniteEstimateWarning, stacklevel=2)
+                break

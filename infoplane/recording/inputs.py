@@ -4,6 +4,7 @@ each recorded epoch's activations (every message says what was wrong and how to 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,8 @@ from infoplane.estimators import from_spec
 from infoplane.estimators._base import Estimator
 from infoplane.estimators.validate import check_inputs, check_labels
 
-__all__ = ["DEFAULT_ESTIMATORS", "check_int", "check_options", "describe",
+__all__ = ["DEFAULT_ESTIMATORS", "check_int", "check_numeric", "check_options",
+           "check_run_name", "default_hparams", "describe",
            "flat_activations", "probe_sets", "resolve_estimators"]
 
 #: Estimators a `Recorder` uses when none are given.
@@ -59,11 +61,36 @@ def check_int(v, what: str) -> int:
 
 def check_probe(x, y, split: str) -> tuple[np.ndarray, np.ndarray]:
     try:
+        check_numeric(x, "x")
         y = check_labels(y)
         x = check_inputs(x, y.shape[0])
     except (ValueError, TypeError) as err:
         raise type(err)(f"probe set {split!r}: {err}") from None
-    return np.asarray(x), np.asarray(y)
+    x, y = np.asarray(x), np.asarray(y)
+    if y.shape[0] < 2:
+        raise ValueError(
+            f"probe set {split!r} has {y.shape[0]} sample(s); information needs at least 2 "
+            "(a few hundred for meaningful estimates): pass more probe samples."
+        )
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        bad = int(np.sum(~np.isfinite(x)))
+        raise ValueError(
+            f"probe set {split!r}: x has {bad} NaN or infinite value(s); clean or drop those "
+            "samples before recording."
+        )
+    return x, y
+
+
+def check_numeric(v, what: str) -> None:
+    """A TypeError unless ``v`` is a real (bool, integer or float) array."""
+    kind = getattr(v, "dtype", None)
+    kind = kind.kind if kind is not None else np.asarray(v).dtype.kind
+    if kind not in "biuf":
+        raise TypeError(
+            f"{what} must be a real-valued numeric array (bool, int or float), got dtype "
+            f"{getattr(v, 'dtype', None) or np.asarray(v).dtype} (complex, string and object "
+            "arrays are not activations); convert it, e.g. np.asarray(v, dtype=np.float32)."
+        )
 
 
 def probe_sets(x, y, split: str, test) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -78,20 +105,43 @@ def probe_sets(x, y, split: str, test) -> dict[str, tuple[np.ndarray, np.ndarray
     return probes
 
 
-def check_options(source: str, output: str | None, buffer: int) -> None:
-    """The capture options and the buffer size of a `Recorder`."""
+def check_options(source: str, output: str | None, buffer: int, name: str | None = None
+                  ) -> None:
+    """The capture options, the buffer size and the run name of a `Recorder`."""
     if source not in ("inputs", "outputs"):
         raise ValueError(f"source must be 'inputs' or 'outputs', got {source!r}.")
     if output not in ("softmax", "logits", None):
         raise ValueError(f"output must be 'softmax', 'logits' or None, got {output!r}.")
+    if isinstance(buffer, bool) or not isinstance(buffer, int | np.integer):
+        raise TypeError(f"buffer must be an integer >= 1 (recorded epochs estimated together), "
+                        f"got {buffer!r} ({type(buffer).__name__}).")
     if buffer < 1:
         raise ValueError(f"buffer must be at least 1, got {buffer}.")
+    if name is not None:
+        check_run_name(name, "name")
+
+
+def check_run_name(name, what: str = "name") -> str:
+    """``name`` if it is a plain directory name (no path separator, not '.' or '..'), so the
+    run directory ``logdir/name`` stays inside ``logdir``; else a ValueError."""
+    seps = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    if (not isinstance(name, str) or not name.strip() or name in (".", "..")
+            or any(s in name for s in seps) or "\0" in name):
+        raise ValueError(
+            f"{what} must be a plain directory name inside the logdir (no '/', not '.' or "
+            f"'..'), got {name!r}; e.g. {what}='relu-run1'."
+        )
+    return name
 
 
 def flat_activations(activations: Mapping[str, Any], n: int) -> dict[str, jax.Array]:
     """``{layer: (N, d) float32}`` of one probe set's activations ``{layer: (N, ...)}``."""
     acts = {}
+    if not isinstance(activations, Mapping):
+        raise TypeError(f"activations must be a mapping {{layer name: (N, ...) array}}, got "
+                        f"{type(activations).__name__}.")
     for k, v in activations.items():
+        check_numeric(v, f"layer {k!r}")
         v = jnp.asarray(v)
         if v.ndim < 2 or v.shape[0] != n:
             raise ValueError(
@@ -102,6 +152,15 @@ def flat_activations(activations: Mapping[str, Any], n: int) -> dict[str, jax.Ar
             v = v.reshape(n, -1)
         acts[k] = v if v.dtype == jnp.float32 else v.astype(jnp.float32)
     return acts
+
+
+def default_hparams(estimators: Sequence[Estimator], source: str, output: str | None,
+                    config: Mapping[str, Any] | None) -> dict:
+    """A recorder's TensorBoard hparams: its settings, then the scalar entries of ``config``."""
+    own = {"estimators": ",".join(e.name for e in estimators), "source": source,
+           "output": str(output)}
+    return {k: v for k, v in {**own, **dict(config or {})}.items()
+            if isinstance(v, bool | int | float | str)}
 
 
 def describe(name: str, estimators: Sequence[Estimator],

@@ -21,6 +21,8 @@ from infoplane.recording.write_ahead import discard_pending
 from infoplane.store import layout
 from infoplane.store.activations import ActivationStore
 from infoplane.store.config import write_config
+from infoplane.store.lock import LOCK_FILE
+from infoplane.store.lock import acquire as acquire_lock
 from infoplane.store.results import load_results
 from infoplane.store.tables import (
     AuxWriter,
@@ -38,7 +40,9 @@ class RunFiles:
     """The open files of one run directory ``run_dir``.
 
     Creating it makes the directory (an existing non-empty one only with ``resume``: never
-    overwritten), writes ``config.json`` when there is none (``config()`` gives its content),
+    overwritten; a logdir that is a file is a ValueError), takes its writer lock
+    (`infoplane.store.lock`, released by `close`), writes ``config.json`` when there is
+    none (``config()`` gives its content),
     opens the four tables for appending and, with ``store_probes`` ({split: (x, y)}), the
     activation store with the probe sets in it. ``resumed``: the (seed, split, epoch) keys
     already in ``results.csv`` (empty unless ``resume``).
@@ -47,13 +51,34 @@ class RunFiles:
     def __init__(self, run_dir: str, *, resume: bool, config: Callable[[], Mapping[str, Any]],
                  store_probes: Mapping[str, tuple[np.ndarray, np.ndarray]] | None):
         self.run_dir = run_dir
+        if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+            raise ValueError(f"{run_dir!r} is a file, not a run directory; choose another name "
+                             "or logdir.")
+        try:
+            os.makedirs(run_dir, exist_ok=True)
+        except (NotADirectoryError, FileExistsError):
+            raise ValueError(
+                f"cannot create the run directory {run_dir!r}: its logdir "
+                f"{os.path.dirname(run_dir)!r} is a file, not a directory; pass the directory "
+                "that holds run directories (e.g. logdir='runs')."
+            ) from None
+        # one writer per run directory, from here until close (infoplane.store.lock)
+        self.lock = acquire_lock(run_dir)
+        try:
+            self._open(resume, config, store_probes)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, resume, config, store_probes) -> None:
+        run_dir = self.run_dir
         results_path = os.path.join(run_dir, layout.RESULTS_FILE)
-        if os.path.exists(run_dir) and os.listdir(run_dir) and not resume:
+        self.results = self.metrics = self.diagnostics = self.aux = self.tensorboard = None
+        if not resume and set(os.listdir(run_dir)) - {LOCK_FILE}:
             raise FileExistsError(
                 f"run directory {run_dir!r} already exists and is never overwritten; "
                 "choose another name, or pass resume=True to continue it."
             )
-        os.makedirs(run_dir, exist_ok=True)
         self.resumed: set[tuple[int, str, int]] = set()
         if resume and os.path.exists(results_path):
             done = load_results(results_path)
@@ -66,7 +91,6 @@ class RunFiles:
         self.diagnostics = DiagnosticsWriter(os.path.join(run_dir, layout.DIAGNOSTICS_FILE))
         self.aux = AuxWriter(os.path.join(run_dir, layout.AUX_FILE))
         self.store: ActivationStore | None = None
-        self.tensorboard = None
         if store_probes is not None:
             self.store = ActivationStore(run_dir)
             for split, (px, py) in store_probes.items():
@@ -111,10 +135,13 @@ class RunFiles:
             self.tensorboard.on_metrics(rows)
 
     def close(self) -> None:
-        """Close every file (idempotent)."""
-        for f in (self.results, self.metrics, self.diagnostics, self.aux, self.tensorboard):
-            if f is not None:
-                f.close()
+        """Close every file and release the run directory's lock (idempotent)."""
+        try:
+            for f in (self.results, self.metrics, self.diagnostics, self.aux, self.tensorboard):
+                if f is not None:
+                    f.close()
+        finally:
+            self.lock.release()
 
 
 Callback = Callable[[list[dict]], None] | None

@@ -41,6 +41,16 @@ Design
   too. Pending files of epochs already in ``results.csv`` (a kill between a flush and its
   clean-up) are just deleted; an unreadable one is warned about (`ResultsFileWarning`) and
   kept. This happens in the constructor, so opening and closing a resumed recorder is enough.
+- **One writer**: a recorder with a run directory holds its lock (`infoplane.store.lock`,
+  ``<run_dir>/.lock``) from creation to `close`; a second writer (another Recorder, ``infoplane
+  run --resume``, ``infoplane estimate``) is refused with `RunDirectoryLocked` naming this
+  process's pid. A killed process's lock never blocks (the OS releases it).
+- **Checked inputs**: a probe of fewer than 2 samples, non-numeric (complex, string, object)
+  or non-finite arrays, a ``buffer`` that is not an integer >= 1, a ``name`` with a path
+  separator or ``..`` and a logdir that is a file are clear errors; a probe whose width the
+  model does not take is a ValueError naming both shapes (at the first forward pass). A
+  non-finite estimate is warned about once per estimator and quantity
+  (`infoplane.recording.estimation.NonFiniteEstimateWarning`).
 - **Diagnostics** (`infoplane.report.diagnostics`): with every estimate, each layer's saturation
   statistics (saturated and zero fractions, dead units, mean |t|) go to ``diagnostics.csv``.
 - **TensorBoard** (`infoplane.report.tensorboard`, on by default with a run directory): scalars
@@ -73,6 +83,7 @@ from infoplane.recording.inputs import (
     DEFAULT_ESTIMATORS,
     check_int,
     check_options,
+    default_hparams,
     describe,
     flat_activations,
     probe_sets,
@@ -98,8 +109,10 @@ class Recorder:
         ``["binning", infoplane.KDE(sigma2=0.01), infoplane.Subsample(infoplane.Compressed())]``.
       logdir: directory holding run directories; the run is written to ``logdir/name``.
         ``None`` keeps results in memory only (`Recorder.results`).
-      name: run directory name (default: ``run-YYYYmmdd-HHMMSS``). An existing directory is
-        never overwritten: pass ``resume=True`` to continue it.
+      name: run directory name (default: ``run-YYYYmmdd-HHMMSS``), a plain name (no path
+        separator, not ``..``). An existing directory is never overwritten: pass
+        ``resume=True`` to continue it. While the recorder is open it holds the directory's
+        writer lock (a second writer gets `infoplane.store.lock.RunDirectoryLocked`).
       test: optional second probe set ``(x_test, y_test)``, recorded as the series "test".
       layers: None (every layer), a list of layer names, or a predicate name -> bool
         (`infoplane.recording.capture` explains the names; `Recorder.layer_names` lists them).
@@ -108,7 +121,8 @@ class Recorder:
         model's output as a layer).
       schedule: None (every epoch), `Schedule.log_spaced(n_epochs, n_points)`, or a list of
         epochs. `record` ignores other epochs.
-      buffer: recorded epochs (per probe set) estimated together in one batched call.
+      buffer: recorded epochs (per probe set) estimated together in one batched call (an
+        integer >= 1).
       flush_seconds: also estimate when the oldest buffered epoch is this old.
       store_activations: also save the activations (opt-in; ``activations/`` in the run
         directory) for ``infoplane estimate``.
@@ -150,7 +164,7 @@ class Recorder:
         shard: bool | None = None, tensorboard: bool = True, image_every: int = 10,
         hparams: Mapping[str, Any] | None = None, write_ahead: bool | None = None,
     ):
-        check_options(source, output, buffer)
+        check_options(source, output, buffer, name)
         self._write_ahead_auto = write_ahead is None
         write_ahead = _wal.check_write_ahead(write_ahead, logdir, buffer)
         self.estimators = resolve_estimators(estimators, allow_empty=store_activations)
@@ -194,18 +208,19 @@ class Recorder:
             store_probes=self.probes if store_activations else None)
         self._out = Outputs(files)
         self._store, self._resumed = files.store, files.resumed
-        if tensorboard:
-            if hparams is None:  # the recorder's settings, then the scalars of config
-                own = {"estimators": ",".join(e.name for e in self.estimators),
-                       "source": self.source, "output": str(self.output)}
-                hparams = {k: v for k, v in {**own, **dict(config or {})}.items()
-                           if isinstance(v, bool | int | float | str)}
-            files.open_tensorboard(run=self.name, resume=resume, ceilings=self.ceilings,
-                                         image_every=image_every, hparams=hparams)
-        if write_ahead:
-            self._wal = _wal.pending_store(self.run_dir)
-        if resume:
-            self.recovered = self._recover_pending()
+        try:  # a failure here releases the files and the run directory's lock
+            if tensorboard:
+                if hparams is None:  # the recorder's settings, then the scalars of config
+                    hparams = default_hparams(self.estimators, source, output, config)
+                files.open_tensorboard(run=self.name, resume=resume, ceilings=self.ceilings,
+                                       image_every=image_every, hparams=hparams)
+            if write_ahead:
+                self._wal = _wal.pending_store(self.run_dir)
+            if resume:
+                self.recovered = self._recover_pending()
+        except BaseException:
+            files.close()
+            raise
 
     def describe(self) -> dict:
         """The recorder's settings as JSON-serialisable data (written to ``config.json``)."""

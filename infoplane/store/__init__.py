@@ -14,7 +14,8 @@ Modules:
 - `results`: the `~infoplane.store.results.Results` table, `load_results`, `concat`;
 - `activations`: the opt-in `~infoplane.store.activations.ActivationStore` (also the format of
   the recorder's write-ahead log ``pending/``);
-- `config`: ``config.json``.
+- `config`: ``config.json`` (a damaged one is a ValueError naming it);
+- `lock`: one writer per run directory (``fcntl.flock`` on ``<run_dir>/.lock``).
 
 May import: the standard library and NumPy; nothing else of infoplane. Importing this
 package imports none of its modules (and no JAX, flax or matplotlib).

@@ -9,6 +9,7 @@ import json
 import operator
 import os
 import re
+import zipfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -164,7 +165,7 @@ class ActivationStore:
             else:
                 available = f"splits recorded in {self.root!r}: {self.splits()}"
             raise self._missing(f"activations for epoch {epoch}", path, available)
-        return np.load(path, allow_pickle=False), path
+        return _opened(path), path
 
     def read_probe(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """The probe set of ``split``: (x (N, ...) float32, y (N,) int64)."""
@@ -173,15 +174,21 @@ class ActivationStore:
             raise self._missing(
                 f"probe set for split {split!r}", path, f"splits in {self.root!r}: {self.splits()}"
             )
-        with np.load(path, allow_pickle=False) as z:
-            return z["x"], z["y"]
+        try:
+            with _opened(path) as z:
+                return z["x"], z["y"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            raise _damaged(path, err) from None
 
     def read(self, seed: int, split: str, epoch: int) -> dict[str, np.ndarray]:
         """The activations of one recorded epoch: {layer name: array}, in layer order."""
-        z, _path = self._open_epoch(seed, split, epoch)
-        with z:
-            names = z["__layers__"].tolist()
-            return {name: z[f"layer_{i}"] for i, name in enumerate(names)}
+        z, path = self._open_epoch(seed, split, epoch)
+        try:
+            with z:
+                names = z["__layers__"].tolist()
+                return {name: z[f"layer_{i}"] for i, name in enumerate(names)}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            raise _damaged(path, err) from None
 
     def layers(self, split: str, seed: int) -> list[str]:
         """The layer names (in order) of the first recorded epoch of (split, seed)."""
@@ -236,3 +243,19 @@ class ActivationStore:
                 )
             out.append(a.reshape(len(a), -1) if flatten else a)
         return np.stack(out)
+
+
+def _opened(path: str):
+    """``np.load(path)``; an unreadable file is a ValueError naming it (`_damaged`)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise _damaged(path, err) from None
+
+
+def _damaged(path: str, err: Exception) -> ValueError:
+    return ValueError(
+        f"{path} is damaged and cannot be read ({type(err).__name__}: {err}); it is not a "
+        "complete .npz activation file (cut short or overwritten?). Restore it from a backup, "
+        "or delete it and record that epoch again."
+    )

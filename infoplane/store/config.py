@@ -24,9 +24,23 @@ def config_path(run_dir: str | os.PathLike) -> str:
 
 
 def read_config(run_dir: str | os.PathLike) -> Any:
-    """The parsed ``config.json`` of a run directory (or of the file given)."""
-    with open(config_path(run_dir), encoding="utf-8") as f:
-        return json.load(f)
+    """The parsed ``config.json`` of a run directory (or of the file given). A file that is
+    not UTF-8 JSON (cut short, overwritten) is a ValueError naming it and what to do."""
+    path = config_path(run_dir)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        what = f"it is not UTF-8 text (byte {err.start} of {len(data)} is {data[err.start]:#04x})"
+    except json.JSONDecodeError as err:
+        what = (f"it is not valid JSON ({err.msg} at line {err.lineno} column {err.colno} of "
+                f"{len(data)} bytes{'; empty' if not data.strip() else ''})")
+    raise ValueError(
+        f"{path} is damaged: {what}. It holds the run's settings (written once when the run "
+        "started): restore it from a backup or another run with the same options; the "
+        "results and activations of the run are not affected."
+    )
 
 
 def write_config(run_dir: str | os.PathLike, config: Mapping) -> str:

@@ -20,6 +20,10 @@ A run directory ``runs/<name>/`` is a stable contract::
       pending/                while a `Recorder` buffers epochs (write-ahead): each buffered
         <split>/seed<seed>/epoch<epoch:07d>.npz    epoch's layers, as in activations/; deleted
                               once its rows are written, estimated on resume after a kill
+      .lock                   the writer's lock (`infoplane.store.lock`): pid, host, command
+                              and start time of the process writing the directory
+      <table>.damaged-<UTC>   a damaged table that ``--resume`` kept aside (never overwritten)
+      checkpoints-damaged-<UTC>/  unreadable checkpoints a resume moved aside
 
 ``results.csv``: UTF-8 CSV (RFC 4180 quoting, ``\\n`` line ends), header `RESULT_COLUMNS`::
 

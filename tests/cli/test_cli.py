@@ -142,7 +142,7 @@ def test_estimate_reestimates_stored_activations(run_dir):
     assert value.tensor_proto.float_val[0] == pytest.approx(row["i_xt"], rel=1e-6)
     assert "infoplane/adaptive_binning/all/seed0" in mux.Runs()["t1"]["tensors"]
     again = _run("infoplane", "estimate", str(d), "--estimators", "adaptive_binning")
-    assert again.returncode == 2 and "already in" in again.stderr
+    assert again.returncode == 0 and "already estimated; nothing to do" in again.stdout
     assert len(infoplane.load_results(d)) == len(after)
 
 
@@ -193,6 +193,7 @@ def test_unknown_estimator_exits_2(tmp_path):
         (["--epochs", "0"], "--epochs"),
         (["--points", "1"], "--points"),
         (["--name", "a/b"], "--name"),
+        (["--name", "../escape"], "--name"),
         (["--seeds", "x"], "--seeds"),
         (["--seeds", "1,1"], "distinct"),
         (["--schedule", "sometimes"], "--schedule"),
