@@ -104,5 +104,18 @@ def cmd_plot(args) -> int:
     if ceilings is not None:  # the figure's ceilings, in bits, as the checks take them
         c = figures.load_ceilings(ceilings, split)
         top = {split: {q: v for q, v in (("i_xt", c.h_x), ("i_ty", c.h_y)) if v is not None}}
-    print(checks.check_report(sel, top, dpi_tolerance=args.dpi_tolerance))
+    print(checks.check_report(sel, top, dpi_tolerance=args.dpi_tolerance,
+                              aux=_aux_rows(run_dir)))
     return 0
+
+
+def _aux_rows(run_dir: str):
+    """The run's aux rows, which tell withheld estimates apart exactly (None: no aux.csv)."""
+    from infoplane.store.tables import load_aux
+
+    if run_dir is None:
+        return None
+    try:
+        return load_aux(run_dir)
+    except FileNotFoundError:
+        return None

@@ -254,7 +254,9 @@ def report(summary) -> int:
     rows = table.rows()
     print_table(rows, rec.layer_names or (), sys.stdout)
     if len(table):
-        print("\n" + checks.check_report(table, rec.ceilings))
+        from infoplane.cli.plot import _aux_rows
+
+        print("\n" + checks.check_report(table, rec.ceilings, aux=_aux_rows(rec.run_dir)))
     for seed, m in summary.final.items():
         acc = ", ".join(f"{k} {v:.4f}" for k, v in m.items())
         print(f"\nfinal metrics, seed {seed}: {acc}")
