@@ -104,6 +104,10 @@ def add_parser(sub) -> None:
                      "recorded epochs; 0 = only at the end (default: %(default)s)")
 
 
+#: Most seeds one run trains together (vmap), and the largest seed (jax.random.PRNGKey).
+MAX_SEEDS, SEED_MAX = 4096, 2**31 - 1
+
+
 def parse_seeds(args) -> list[int]:
     spec = args.seeds.strip()
     try:
@@ -113,13 +117,19 @@ def parse_seeds(args) -> list[int]:
             count = int(spec)
             if count < 1:
                 raise UsageError(f"--seeds must be a count >= 1 or a list, got {spec!r}")
+            if count > MAX_SEEDS:
+                raise UsageError(f"--seeds {count}: at most {MAX_SEEDS} seeds are trained "
+                                 "together; split the runs")
             seeds = list(range(args.seed, args.seed + count))
     except ValueError:
         raise UsageError(
             f"--seeds must be a count (e.g. 3) or a comma-separated list (e.g. 0,4,7), got {spec!r}"
         ) from None
-    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise UsageError(f"--seeds must be distinct non-negative integers, got {spec!r}")
+    if max(seeds) > SEED_MAX or len(seeds) > MAX_SEEDS:
+        raise UsageError(f"--seeds: at most {MAX_SEEDS} seeds, each at most {SEED_MAX} (a "
+                         f"32-bit PRNG seed), got {spec!r} from --seed {args.seed}")
     return seeds
 
 
@@ -161,6 +171,9 @@ def check_args(args) -> list[str]:
         raise UsageError(f"--subsample must be >= 0, got {args.subsample}")
     if args.buffer is not None and args.buffer < 1:
         raise UsageError(f"--buffer must be at least 1, got {args.buffer}")
+    if args.image_every < 1:
+        raise UsageError(f"--image-every must be at least 1 (recorded epochs between "
+                         f"information-plane images), got {args.image_every}")
     if args.name is not None:
         from infoplane.recording.inputs import check_run_name
 

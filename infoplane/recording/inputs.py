@@ -121,6 +121,50 @@ def check_options(source: str, output: str | None, buffer: int, name: str | None
         check_run_name(name, "name")
 
 
+#: The `Recorder` keywords `check_settings` checks.
+SETTINGS = ("split", "flush_seconds", "image_every", "layers", "store_activations", "resume",
+            "tensorboard", "shard", "write_ahead", "apply_kwargs", "config", "hparams")
+
+
+def check_settings(*, split, flush_seconds, image_every, layers, store_activations, resume,
+                   tensorboard, shard, write_ahead, apply_kwargs, config, hparams) -> None:
+    """The other keyword settings of a `Recorder`, each by name: ``split`` a plain name (it
+    becomes part of TensorBoard tags and file rows), ``flush_seconds`` > 0 (inf: never by
+    time), ``image_every`` an integer >= 1, ``layers`` None, a predicate or a sequence of
+    layer names; the flags True / False (``shard`` and ``write_ahead`` also None), the
+    mappings (``apply_kwargs``, ``config``, ``hparams``) a mapping or None. Raises a
+    TypeError / ValueError naming the setting."""
+    flags = dict(store_activations=store_activations, resume=resume, tensorboard=tensorboard)
+    maybe_flags = dict(shard=shard, write_ahead=write_ahead)
+    mappings = dict(apply_kwargs=apply_kwargs, config=config, hparams=hparams)
+    from infoplane.estimators.validate import check_flag, check_int
+
+    if not isinstance(split, str) or not split.strip() or "/" in split or "\0" in split:
+        raise ValueError(f"split must be a plain name such as 'train' or 'test' (no '/'), got "
+                         f"{split!r}.")
+    if isinstance(flush_seconds, bool) or not isinstance(flush_seconds, int | float | np.integer
+                                                         | np.floating):
+        raise TypeError(f"flush_seconds must be a number of seconds > 0 (inf: flush only when "
+                        f"the buffer is full), got {flush_seconds!r}.")
+    if not flush_seconds > 0:  # NaN too
+        raise ValueError(f"flush_seconds must be > 0 (inf: flush only when the buffer is "
+                         f"full), got {flush_seconds!r}.")
+    check_int(image_every, "image_every", lo=1, hint="It counts recorded epochs between "
+              "information-plane images (default 10).")
+    if not (layers is None or callable(layers) or (
+            isinstance(layers, list | tuple) and all(isinstance(v, str) for v in layers))):
+        raise TypeError(f"layers must be None (every layer), a predicate name -> bool or a "
+                        f"list of layer names, got {layers!r}.")
+    for key, value in flags.items():
+        check_flag(value, key)
+    for key, value in maybe_flags.items():
+        check_flag(value, key, none=True)
+    for key, value in mappings.items():
+        if value is not None and not isinstance(value, Mapping):
+            raise TypeError(f"{key} must be a mapping (a dict) or None, got {value!r} "
+                            f"({type(value).__name__}).")
+
+
 def check_run_name(name, what: str = "name") -> str:
     """``name`` if it is a plain directory name (no path separator, not '.' or '..'), so the
     run directory ``logdir/name`` stays inside ``logdir``; else a ValueError."""
@@ -131,6 +175,10 @@ def check_run_name(name, what: str = "name") -> str:
             f"{what} must be a plain directory name inside the logdir (no '/', not '.' or "
             f"'..'), got {name!r}; e.g. {what}='relu-run1'."
         )
+    if len(name.encode("utf-8", "surrogatepass")) > 200:
+        raise ValueError(f"{what} is {len(name.encode('utf-8', 'surrogatepass'))} bytes long; a "
+                         f"run directory name must stay under 200 bytes (file systems allow "
+                         f"255 per name). Use a shorter {what}.")
     return name
 
 

@@ -81,8 +81,10 @@ from infoplane.recording.estimation import Estimation
 from infoplane.recording.forward import CaptureFunctions
 from infoplane.recording.inputs import (
     DEFAULT_ESTIMATORS,
+    SETTINGS,
     check_int,
     check_options,
+    check_settings,
     default_hparams,
     describe,
     flat_activations,
@@ -165,6 +167,7 @@ class Recorder:
         hparams: Mapping[str, Any] | None = None, write_ahead: bool | None = None,
     ):
         check_options(source, output, buffer, name)
+        check_settings(**{k: v for k, v in locals().items() if k in SETTINGS})  # by name
         self._write_ahead_auto = write_ahead is None
         write_ahead = _wal.check_write_ahead(write_ahead, logdir, buffer)
         self.estimators = resolve_estimators(estimators, allow_empty=store_activations)
