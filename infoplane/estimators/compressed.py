@@ -95,6 +95,7 @@ from infoplane.estimators.knn import (
     knn_sqdist,
     map_row_blocks,
     plain_weights,
+    pow2_rescale,
     smallest_k,
     whiten,
 )
@@ -426,6 +427,8 @@ class Compressed:
     def compress_layer(self, t):
         """Noisy layer -> (PCA codes (N, m), their variances (m,), discarded variance ())."""
         t = t.astype(jnp.float32)
+        if self.noise == "relative":  # scale-free: a power of two keeps |t| ~ 1e-30 in range
+            t = pow2_rescale(t)[0]  # (exact for every I; aux h_t / pca_lost of the scaled t)
         eps = jax.random.normal(jax.random.key(self.noise_seed), t.shape, jnp.float32)
         scale = t if self.noise == "relative" else 1.0
         return pca_project(t + jnp.float32(self.sigma) * scale * eps, self.dim)
@@ -433,13 +436,10 @@ class Compressed:
     def estimate_layer(self, ctx: CompressedContext, t) -> Estimate:
         n = t.shape[0]
         codes, lam, lost = self.compress_layer(t)
-        shift_t = jnp.float32(0.0)
-        if self.whiten:
-            codes, shift_t = whiten_codes(codes, lam)
+        codes, shift_t = whiten_codes(codes, lam) if self.whiten else (codes, jnp.float32(0.0))
         dt, dx = codes.shape[1], ctx.x_code.shape[1]
         w_t, w_xt = self._weights(dt), self._weights(dt + dx)
-        psi_n = digamma(jnp.float32(n))
-        chunk = min(self.chunk, n)
+        psi_n, chunk = digamma(jnp.float32(n)), min(self.chunk, n)
         def terms(r2, d, w):  # per-sample entropy terms from squared radii (mean = H - psi(N))
             return entropy_from_log_radii(0.5 * jnp.log(r2), n, d, w)
 
@@ -468,6 +468,8 @@ class Compressed:
         i_ty = psi_n + jnp.mean(per_ty)
         se_xt = jnp.std(per_xt) / math.sqrt(n)
         se_ty = jnp.std(per_ty) / math.sqrt(n)
+        const = jnp.all(t == t[:1])  # a constant layer carries no information: exactly 0
+        i_xt, i_ty, se_xt, se_ty = (jnp.where(const, 0.0, v) for v in (i_xt, i_ty, se_xt, se_ty))
         bad_xt = _unstable(i_xt, se_xt, self.flag_stderr)
         bad_ty = _unstable(i_ty, se_ty, self.flag_stderr)
         conv = lambda v: nats_to(self.units, v)  # noqa: E731

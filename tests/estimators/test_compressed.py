@@ -163,6 +163,20 @@ def test_i_ty_of_separated_classes_is_h_y():
     assert float(got.i_ty) == pytest.approx(-np.sum(p * np.log(p)), abs=0.05)
 
 
+@pytest.mark.parametrize("value", [0.0, 1.0, -3.5])
+@pytest.mark.parametrize("noise", ["relative", "absolute"])
+def test_constant_layer_carries_no_information(value, noise):
+    """A constant (e.g. dead or fully saturated) layer: I(X;T) = I(T;Y) = 0 exactly, not the
+    ~250 bits the coincident kNN radii gave before (issue 18)."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 6)).astype(np.float32)
+    y = rng.integers(0, 2, 300)
+    t = np.full((300, 5), value, np.float32)
+    got = infoplane.estimate(Compressed(**PCA, noise=noise), x, t, y)
+    assert float(got.i_xt) == 0.0 and float(got.i_ty) == 0.0
+    assert float(got.aux["unstable"]) == 0.0
+
+
 def test_layer_narrower_than_dim_is_kept_whole():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(500, 8)).astype(np.float32)

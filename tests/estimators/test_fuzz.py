@@ -376,3 +376,21 @@ def test_estimate_hostile_probe_sets(xk, yk, est):
     i_xt, i_ty = float(r.i_xt), float(r.i_ty)
     assert math.isfinite(i_xt) and math.isfinite(i_ty)
     assert -1e-5 <= i_xt <= math.log2(N) + 1e-5 and -1e-5 <= i_ty <= 1.0 + 1e-5
+
+
+@pytest.mark.parametrize("content", ["normal", "huge", "tiny", "constant", "subnormal", "wide"])
+@pytest.mark.parametrize("noise", ["relative", "absolute"])
+def test_compressed_hostile_layers_inside_ceilings_or_withheld(content, noise):
+    """Compressed on every kind of layer: a finite estimate inside its ceilings (with the kNN
+    estimator's slack of 0.5 bits) or one withheld as unstable (NaN with its aux flag) --
+    never a silent -inf / NaN / 250 bits (a constant layer: exactly 0)."""
+    t = hostile_layer(content, 0)
+    r = infoplane.estimate(infoplane.Compressed(x_compressor="pca", noise=noise), X, t, Y)
+    flags = int(float(r.aux["unstable"]))
+    for bit, v, top in ((1, float(r.i_xt), math.log2(N)), (2, float(r.i_ty), 1.0)):
+        if flags & bit:
+            assert math.isnan(v), (content, v)
+        else:
+            assert math.isfinite(v) and -0.5 <= v <= top + 0.5, (content, noise, v)
+    if content == "constant":
+        assert float(r.i_xt) == 0.0 and float(r.i_ty) == 0.0
