@@ -1,7 +1,10 @@
 """Re-estimating a finished run's stored activations (``activations/``, written with
 ``--store-activations``) with other estimators, appending to its ``results.csv``, ``aux.csv``
 and TensorBoard files (`Reestimation`; ``infoplane estimate`` is its front end). It resumes:
-only the (seed, split, epoch, layer) rows missing from results.csv are estimated.
+only the (seed, split, epoch, layer) rows missing from results.csv are estimated, and no row
+of results.csv or aux.csv is written twice. Each flush writes its aux rows (fsync'd) before
+its result rows, so an estimate on disk always has its aux rows: a kill between the two
+leaves aux rows without their result, which the rerun re-estimates and does not duplicate.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from infoplane.store import layout
 from infoplane.store.activations import ActivationStore
 from infoplane.store.lock import acquire as acquire_lock
 from infoplane.store.results import load_results
-from infoplane.store.tables import AuxWriter, ResultsFileWarning, ResultsWriter
+from infoplane.store.tables import AuxWriter, ResultsFileWarning, ResultsWriter, load_aux
 
 __all__ = ["Reestimation"]
 
@@ -69,6 +72,12 @@ class Reestimation:
             done = {(r["seed"], r["split"], r["epoch"], r["layer"], r["estimator"], r["params"])
                     for r in table.rows()}
         self._done = done
+        self._done_aux: set[tuple] = set()  # (seed, split, epoch, layer, estimator, params, name)
+        if os.path.exists(os.path.join(run_dir, layout.AUX_FILE)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResultsFileWarning)
+                self._done_aux = {_aux_key(r) for r in load_aux(run_dir)}
+        self._held: list[dict] = []  # a flush's new result rows, written after its aux rows
         #: One line per estimator that was already complete ("nothing to do").
         self.notes: list[str] = []
         groups: dict[tuple, list] = {}  # the missing entries -> the estimators missing them
@@ -89,14 +98,13 @@ class Reestimation:
         self._aux_writer = AuxWriter(os.path.join(run_dir, layout.AUX_FILE))
         self._board = _board(run_dir, run_name, probes, stored) if groups else None
         board = self._board
-        sinks = [self._writer.write] + ([board.on_results] if board is not None else [])
-        aux_sinks = [self._aux_writer.write] + ([board.on_aux] if board is not None else [])
+        self._sinks = [self._writer.write] + ([board.on_results] if board is not None else [])
+        self._aux_sinks = [self._aux_writer.write] + ([board.on_aux] if board is not None else [])
         test = probes.get("test") if len(splits) > 1 else None
         main_split = next(sp for sp in splits if sp != "test") if test is not None else splits[0]
         self.jobs = [(Recorder(*probes[main_split], group, None, name=run_name,
                                split=main_split, test=test,
-                               on_results=lambda rows: [f(self._new(rows)) for f in sinks],
-                               on_aux=lambda rows: [f(self._new(rows)) for f in aux_sinks]),
+                               on_results=self._hold, on_aux=self._write),
                       list(todo)) for todo, group in groups.items()]
         self.recorder = self.jobs[0][0] if self.jobs else None
 
@@ -109,6 +117,20 @@ class Reestimation:
         """The rows not in results.csv yet (a resumed estimate re-estimates whole epochs)."""
         return [r for r in rows if (r["seed"], r["split"], r["epoch"], r["layer"],
                                     r["estimator"], r["params"]) not in self._done]
+
+    def _hold(self, rows: list[dict]) -> None:
+        """A flush's result rows: kept until its aux rows are on disk (`_write`)."""
+        self._held.extend(self._new(rows))
+
+    def _write(self, aux: list[dict]) -> None:
+        """A flush's aux rows not on disk yet, then its held result rows (the Recorder calls
+        ``on_results`` and then ``on_aux`` for every flush, also with empty lists)."""
+        aux = [a for a in aux if _aux_key(a) not in self._done_aux]
+        for f in self._aux_sinks:
+            f(aux)
+        rows, self._held = self._held, []
+        for f in self._sinks:
+            f(rows)
 
     def run(self, progress: Callable[[int], None] | None = None) -> list[Recorder]:
         """Estimate every missing entry (``progress(done)`` after each), close the files and
@@ -130,6 +152,11 @@ class Reestimation:
                 self._board.close()
             self.lock.release()
         return [recorder for recorder, _todo in self.jobs]
+
+
+def _aux_key(a: dict) -> tuple:
+    return (a["seed"], a["split"], a["epoch"], a["layer"], a["estimator"], a["params"],
+            a["name"])
 
 
 def _board(run_dir, run_name, probes, entries):

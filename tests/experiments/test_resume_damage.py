@@ -252,6 +252,14 @@ def test_estimate_resumes_after_a_kill_and_a_complete_estimate_is_a_no_op(ref, t
     assert r.returncode == 0, r.stdout + r.stderr
     assert "appended 10 rows" in r.stdout, r.stdout
     assert _kde_keys(d) == reference and _keys(d) == _keys(full)
+    assert _aux(d) == _aux(full)  # the re-estimated rows' aux rows are not written twice
+
+    # killed after a flush's aux rows were fsync'd but before its result rows: the rerun
+    # writes the results, and no aux row twice
+    (d / "results.csv").write_text("".join(lines[:-6]))
+    r = _cli(cache, "estimate", str(d), "--estimators", "kde")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _keys(d) == _keys(full) and _aux(d) == _aux(full)
 
     before = (d / "results.csv").read_bytes()
     r = _cli(cache, "estimate", str(d), "--estimators", "kde,binning")
