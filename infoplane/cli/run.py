@@ -171,9 +171,9 @@ def check_args(args) -> list[str]:
         raise UsageError(f"--subsample must be >= 0, got {args.subsample}")
     if args.buffer is not None and args.buffer < 1:
         raise UsageError(f"--buffer must be at least 1, got {args.buffer}")
-    if args.image_every < 1:
-        raise UsageError(f"--image-every must be at least 1 (recorded epochs between "
-                         f"information-plane images), got {args.image_every}")
+    if args.image_every < 0:
+        raise UsageError(f"--image-every must be >= 0 (recorded epochs between "
+                         f"information-plane images; 0: only at the end), got {args.image_every}")
     if args.name is not None:
         from infoplane.recording.inputs import check_run_name
 

@@ -287,7 +287,7 @@ def _run(p: Preset, x, y, sched: Schedule, epochs: int, seeds: tuple[int, ...], 
     state = {"params": params, "opt_state": opt_state, "keys": jax.random.key_data(keys)}
     run_dir = None if logdir is None else os.path.join(logdir, name)
     # one writer per run directory (infoplane.store.lock); a new run's Recorder takes it
-    lock = acquire_lock(run_dir) if resume and run_dir is not None else None
+    lock = acquire_lock(run_dir, share=True) if resume and run_dir is not None else None
     try:
         resumed_from, lost = None, []
         if lock is not None:

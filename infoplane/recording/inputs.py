@@ -130,12 +130,13 @@ def check_settings(*, split, flush_seconds, image_every, layers, store_activatio
                    tensorboard, shard, write_ahead, apply_kwargs, config, hparams) -> None:
     """The other keyword settings of a `Recorder`, each by name: ``split`` a plain name (it
     becomes part of TensorBoard tags and file rows), ``flush_seconds`` > 0 (inf: never by
-    time), ``image_every`` an integer >= 1, ``layers`` None, a predicate or a sequence of
-    layer names; the flags True / False (``shard`` and ``write_ahead`` also None), the
+    time), ``image_every`` an integer >= 0, ``layers`` None, a predicate or a sequence of
+    layer names; the flags True / False (``shard`` also None; ``write_ahead`` is checked by
+    `infoplane.recording.write_ahead`), the
     mappings (``apply_kwargs``, ``config``, ``hparams``) a mapping or None. Raises a
     TypeError / ValueError naming the setting."""
     flags = dict(store_activations=store_activations, resume=resume, tensorboard=tensorboard)
-    maybe_flags = dict(shard=shard, write_ahead=write_ahead)
+    maybe_flags = dict(shard=shard)  # write_ahead: write_ahead.check_write_ahead (TypeError)
     mappings = dict(apply_kwargs=apply_kwargs, config=config, hparams=hparams)
     from infoplane.estimators.validate import check_flag, check_int
 
@@ -149,8 +150,8 @@ def check_settings(*, split, flush_seconds, image_every, layers, store_activatio
     if not flush_seconds > 0:  # NaN too
         raise ValueError(f"flush_seconds must be > 0 (inf: flush only when the buffer is "
                          f"full), got {flush_seconds!r}.")
-    check_int(image_every, "image_every", lo=1, hint="It counts recorded epochs between "
-              "information-plane images (default 10).")
+    check_int(image_every, "image_every", lo=0, hint="It counts recorded epochs between "
+              "information-plane images (default 10; 0: only at the end).")
     if not (layers is None or callable(layers) or (
             isinstance(layers, list | tuple) and all(isinstance(v, str) for v in layers))):
         raise TypeError(f"layers must be None (every layer), a predicate name -> bool or a "

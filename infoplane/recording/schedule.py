@@ -80,4 +80,10 @@ def as_schedule(schedule) -> Schedule:
             f"schedule {schedule!r} is not understood: pass None (every epoch), "
             "Schedule.log_spaced(n_epochs, n_points), or a list of epochs."
         )
-    return Schedule.explicit(np.asarray(schedule).reshape(-1).tolist())
+    try:
+        return Schedule.explicit(np.asarray(schedule).reshape(-1).tolist())
+    except (TypeError, ValueError) as err:
+        if "schedule" in str(err):
+            raise
+        raise TypeError(f"schedule must be None (every epoch), a Schedule or a list of epoch "
+                        f"numbers (integers >= 0), got {schedule!r} ({err}).") from None

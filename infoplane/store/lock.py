@@ -8,8 +8,10 @@ read from the lock file). Readers (``infoplane plot``, the dashboard, TensorBoar
 The lock is ``fcntl.flock`` on the open lock file: the kernel releases it when the holder
 exits, however it ends (SIGKILL included), so a lock file left behind by a killed process
 never blocks the next writer; the file itself is kept (deleting it would race with a writer
-that just opened it). Within one process the lock is re-entrant: the harness holds it and
-its `Recorder` takes it again (a count; released when the last holder releases it).
+that just opened it). Within one process the lock is re-entrant only where its first holder
+said so (``share=True``: the harness holds it and its own `Recorder` takes it again; a count,
+released when the last holder releases it); a second Recorder on a directory this process is
+already writing is refused like another process.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ __all__ = ["LOCK_FILE", "RunDirectoryLocked", "RunLock", "acquire"]
 
 LOCK_FILE = ".lock"
 
-#: {real path of the lock file: [fd, count]} of the locks this process holds.
-_HELD: dict[str, list[int]] = {}
+#: {real path of the lock file: [fd, count, shared]} of the locks this process holds.
+_HELD: dict[str, list] = {}
 
 
 class RunDirectoryLocked(RuntimeError):
@@ -72,14 +74,22 @@ class RunLock:
         self.release()
 
 
-def acquire(run_dir: str | os.PathLike, command: str | None = None) -> RunLock:
+def acquire(run_dir: str | os.PathLike, command: str | None = None, *,
+            share: bool = False) -> RunLock:
     """Lock ``run_dir`` (which must exist) for writing, or raise `RunDirectoryLocked` naming
     the process that holds it. ``command``: how the holder is described to a second writer
-    (default: this process's command line)."""
+    (default: this process's command line). ``share``: later `acquire` calls of this process
+    share the lock (the harness and its own Recorder); without it they are refused too."""
     import fcntl
 
     path = os.path.realpath(os.path.join(os.fspath(run_dir), LOCK_FILE))
     if path in _HELD:
+        if not _HELD[path][2]:
+            raise RunDirectoryLocked(
+                f"run directory {os.fspath(run_dir)!r} is already being written by this "
+                f"process (pid {os.getpid()}: another open Recorder, run or estimate on it); "
+                "one writer at a time: close that one first."
+            )
         _HELD[path][1] += 1
         return RunLock(path)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -105,5 +115,5 @@ def acquire(run_dir: str | os.PathLike, command: str | None = None) -> RunLock:
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, (json.dumps(info) + "\n").encode())
-    _HELD[path] = [fd, 1]
+    _HELD[path] = [fd, 1, bool(share)]
     return RunLock(path)

@@ -51,7 +51,7 @@ def stubbed(monkeypatch):
         assert kw["points"] is None or kw["points"] >= 2
         assert kw["subsample"] is None or kw["subsample"] >= 0
         assert kw["buffer"] is None or kw["buffer"] >= 1
-        assert isinstance(kw["image_every"], int) and kw["image_every"] >= 1
+        assert isinstance(kw["image_every"], int) and kw["image_every"] >= 0
         seeds = kw["seeds"]
         assert seeds and all(isinstance(s, int) and s >= 0 for s in seeds)
         assert len(set(seeds)) == len(seeds)
@@ -77,7 +77,7 @@ def _main(argv, capsys):
     return code
 
 
-@settings(max_examples=200, deadline=None,
+@settings(derandomize=True, max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(argv=RUN_ARGV)
 def test_run_options_fail_cleanly_or_reach_the_harness(argv, stubbed, capsys, tmp_path):
@@ -86,7 +86,7 @@ def test_run_options_fail_cleanly_or_reach_the_harness(argv, stubbed, capsys, tm
     _main(["run", *argv], capsys)
 
 
-@settings(max_examples=60, deadline=None,
+@settings(derandomize=True, max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(run_dir=VALUES, estimators=VALUES, subsample=st.one_of(st.none(), VALUES))
 def test_estimate_options_fail_cleanly_or_reach_the_estimation(run_dir, estimators, subsample,
@@ -97,7 +97,7 @@ def test_estimate_options_fail_cleanly_or_reach_the_estimation(run_dir, estimato
     _main(argv, capsys)
 
 
-@pytest.mark.parametrize("argv", [["--image-every", "0"], ["--seeds", "0,0"], ["--seeds", ","],
+@pytest.mark.parametrize("argv", [["--image-every", "-1"], ["--seeds", "0,0"], ["--seeds", ","],
                                   ["--seeds", "99999999999999999999"],
                                   ["--seed", "99999999999999999999"], ["--epochs", "0"],
                                   ["--estimators", "binning("], ["--name", "../x"]])

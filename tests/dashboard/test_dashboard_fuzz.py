@@ -107,7 +107,7 @@ def test_a_uri_too_long_for_the_server_is_414_not_500(board):
     _no_traceback(body)
 
 
-@settings(max_examples=120, deadline=None,
+@settings(derandomize=True, max_examples=120, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(ROUTES),
        pairs=st.lists(st.tuples(_KEY, _VALUE), max_size=5))
@@ -122,7 +122,7 @@ def test_fuzz_query_strings_never_500(board, route, pairs):
     _no_traceback(body)
 
 
-@settings(max_examples=80, deadline=None,
+@settings(derandomize=True, max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.one_of(_RAW, _TEXT.map(lambda t: urllib.parse.quote(t, safe="")),
                       st.integers(min_value=200, max_value=2000).map(lambda n: "z" * n)))

@@ -53,7 +53,7 @@ def test_second_writer_is_refused_naming_the_holder_and_a_killed_holder_never_bl
 
 
 def test_lock_is_reentrant_within_a_process_and_released_by_the_last_holder(tmp_path):
-    outer = _lock.acquire(tmp_path)
+    outer = _lock.acquire(tmp_path, share=True)
     inner = _lock.acquire(tmp_path)
     inner.release()
     inner.release()  # idempotent: does not release the outer one
@@ -68,3 +68,29 @@ def test_lock_is_reentrant_within_a_process_and_released_by_the_last_holder(tmp_
          "acquire(sys.argv[1])", str(tmp_path)],
         env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True)
     assert probe.returncode == 0, probe.stderr
+
+
+def test_a_second_writer_in_the_same_process_is_refused_unless_shared(tmp_path):
+    """Two Recorders resuming one directory inside one process were both let in."""
+    first = _lock.acquire(tmp_path)
+    with pytest.raises(_lock.RunDirectoryLocked, match="already being written by this process"):
+        _lock.acquire(tmp_path)
+    first.release()
+    with _lock.acquire(tmp_path):  # released: free again
+        pass
+
+
+def test_two_recorders_resuming_one_directory_in_one_process(tmp_path):
+    import numpy as np
+
+    from infoplane.recording.recorder import Recorder
+
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    a = Recorder(x, y, ["binning"], str(tmp_path), name="r", tensorboard=False)
+    try:
+        with pytest.raises(_lock.RunDirectoryLocked, match="this process"):
+            Recorder(x, y, ["binning"], str(tmp_path), name="r", resume=True, tensorboard=False)
+    finally:
+        a.close()
+    Recorder(x, y, ["binning"], str(tmp_path), name="r", resume=True, tensorboard=False).close()
