@@ -71,6 +71,7 @@ _EXPORTS = {
     "Results": "infoplane.store.results",
     "load_aux": "infoplane.store.tables",
     "load_diagnostics": "infoplane.store.tables",
+    "load_failures": "infoplane.store.tables",
     "load_metrics": "infoplane.store.tables",
     "load_results": "infoplane.store.results",
     # public submodules
@@ -134,7 +135,12 @@ if TYPE_CHECKING:  # static tools see the real names
     from infoplane.report.diagnostics import activation_stats, ceilings  # noqa: F401
     from infoplane.store.activations import ActivationStore  # noqa: F401
     from infoplane.store.results import Results, load_results  # noqa: F401
-    from infoplane.store.tables import load_aux, load_diagnostics, load_metrics  # noqa: F401
+    from infoplane.store.tables import (  # noqa: F401
+        load_aux,
+        load_diagnostics,
+        load_failures,
+        load_metrics,
+    )
 
 __all__ = sorted(k for k in _EXPORTS
                  if k not in ("datasets", "plot", "results", "tensorboard")) + [

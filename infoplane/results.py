@@ -13,16 +13,19 @@ from infoplane.store.results import Results, concat, load_results
 from infoplane.store.tables import (
     AUX_COLUMNS,
     DIAGNOSTIC_COLUMNS,
+    FAILURE_COLUMNS,
     KEY_COLUMNS,  # noqa: F401
     METRIC_COLUMNS,
     RESULT_COLUMNS,
     AuxWriter,
     DiagnosticsWriter,
+    FailuresWriter,
     MetricsWriter,
     ResultsFileWarning,
     ResultsWriter,
     load_aux,
     load_diagnostics,
+    load_failures,
     load_metrics,
     truncate_results,
 )
@@ -46,4 +49,7 @@ __all__ = [
     "AUX_COLUMNS",
     "AuxWriter",
     "load_aux",
+    "FAILURE_COLUMNS",
+    "FailuresWriter",
+    "load_failures",
 ]

@@ -86,6 +86,12 @@ def entropy_of_labels(labels, n_classes: int):
     return jnp.log(jnp.float32(n)) - jnp.sum(xlogx(counts)) / n
 
 
+#: Widest rows `hash_rows` hashes column by column (unrolled at trace time).
+HASH_UNROLL = 16
+#: Widest rows `pairwise_sqdist` and `knn.chebyshev_dist` handle one unrolled pass per unit.
+DIST_UNROLL = 32
+
+
 def fmix32(h):
     """MurmurHash3's 32-bit finaliser: a bijective avalanche mix of uint32 values."""
     h = h ^ (h >> 16)
@@ -100,9 +106,19 @@ def hash_rows(b, seed: int):
 
     Equal rows give equal hashes; distinct rows collide with probability ~2^-32 per pair.
     Callers detect collisions exactly (`count_collisions`) and retry with another ``seed``.
+    Up to `HASH_UNROLL` columns the mixes are chained column by column (unrolled); wider rows
+    hash every (column, value) pair independently and add the mixes modulo 2^32, one fused
+    elementwise pass and reduction: O(N d) time, no (N, d) temporary, and a compile time
+    that does not grow with d.
     """
-    h = jnp.full(b.shape[:1], fmix32(_U32((0x9E3779B9 * (seed + 1)) & 0xFFFFFFFF)), _U32)
-    for j in range(b.shape[1]):  # d is static and small: unrolled, fused elementwise
+    seed_mix = fmix32(_U32((0x9E3779B9 * (seed + 1)) & 0xFFFFFFFF))
+    d = b.shape[1]
+    if d > HASH_UNROLL:
+        salt = (jnp.arange(1, d + 1, dtype=_U32) * _U32(0x7F4A7C15))[None, :]
+        v = fmix32(b.astype(_U32) * _U32(0x9E3779B1) + salt)
+        return fmix32(jnp.sum(fmix32(v ^ seed_mix), axis=1, dtype=_U32) ^ seed_mix)
+    h = jnp.full(b.shape[:1], seed_mix, _U32)
+    for j in range(d):  # d is static and small: unrolled, fused elementwise
         v = b[:, j].astype(_U32) * _U32(0x9E3779B1) + _U32((0x7F4A7C15 * (j + 1)) & 0xFFFFFFFF)
         h = fmix32(h ^ fmix32(v))
     return h
@@ -155,13 +171,20 @@ def count_collisions(b, group_pos):
     return jnp.sum(jnp.any(b != b[r], axis=1)).astype(jnp.int32)
 
 
-def pairwise_sqdist(a, b):
+def pairwise_sqdist(a, b, *, exact: bool = False):
     """Squared Euclidean distances. a: (R, d), b: (N, d) -> (R, N).
 
-    Small d uses explicit differences (no cancellation: exact to float32 rounding, which the
-    narrow KDE kernels need); large d uses the matmul form on centred data.
+    Up to `DIST_UNROLL` units: explicit differences, one (R, N) pass per unit (no
+    cancellation: exact to float32 rounding, which the narrow KDE kernels need). Wider:
+    ``exact=True`` keeps explicit differences, as one fused broadcast-subtract-square-sum
+    (XLA never forms the (R, N, d) difference; the error is relative to each distance, so a
+    point's distance to itself is exactly 0 at any width; ~4-6x the time of a matmul on
+    XLA:CPU); ``exact=False`` uses the matmul form |a|^2 + |b|^2 - 2 a.b on centred data
+    (fast, but its absolute error grows with d and the norms: ~1e-2 at d = 4096 for unit
+    values, so a kernel narrower than that must ask for ``exact``). Time O(R N d), memory
+    O(R N) either way, compile time independent of d.
     """
-    if a.shape[1] <= 32:
+    if a.shape[1] <= DIST_UNROLL:
         # one (R, N) pass per unit: lane-friendly and ~2x faster on XLA:CPU than reducing a
         # (R, N, d) difference over its short last axis
         bt = b.T
@@ -169,6 +192,8 @@ def pairwise_sqdist(a, b):
         for k in range(1, a.shape[1]):
             acc = acc + jnp.square(a[:, k : k + 1] - bt[k][None, :])
         return acc
+    if exact:
+        return jnp.sum(jnp.square(a[:, None, :] - b[None, :, :]), axis=-1)
     mu = jnp.mean(b, axis=0)
     a = a - mu
     b = b - mu
@@ -186,6 +211,8 @@ def ceil_log2(n: int) -> int:
 
 
 __all__ = [
+    "DIST_UNROLL",
+    "HASH_UNROLL",
     "ceil_log2",
     "count_collisions",
     "cumsum_int",

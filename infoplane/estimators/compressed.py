@@ -86,6 +86,7 @@ from jax.scipy.special import digamma
 
 from infoplane.estimators._base import Estimate, Probe, check_units, dataclass_params, nats_to
 from infoplane.estimators._numerics import pairwise_sqdist
+from infoplane.estimators._pca import pca_project
 from infoplane.estimators.knn import (
     CHUNK,
     bsy_weights,
@@ -136,22 +137,6 @@ class CompressedContext:
     ae_loss: jax.Array
     ae_recon_error: jax.Array
     n_classes: int = dataclasses.field(metadata=dict(static=True))
-
-
-def pca_project(z, dim: int):
-    """Project centred z onto its top ``dim`` principal components (all of them if d <= dim).
-
-    z: (N, d) -> (codes (N, min(d, dim)), variances (min(d, dim),) of the codes, discarded
-    variance fraction ()).
-    """
-    zc = z - jnp.mean(z, axis=0)
-    cov = zc.T @ zc / (z.shape[0] - 1)  # (d, d)
-    lam, u = jnp.linalg.eigh(cov)  # ascending
-    m = min(dim, z.shape[1])
-    lam_top, u_top = lam[::-1][:m], u[:, ::-1][:, :m]
-    total = jnp.sum(jnp.maximum(lam, 0.0))
-    lost = jnp.where(total > 0, 1.0 - jnp.sum(jnp.maximum(lam_top, 0.0)) / total, 0.0)
-    return zc @ u_top, lam_top, lost
 
 
 def whiten_codes(codes, lam):

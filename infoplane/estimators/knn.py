@@ -54,7 +54,7 @@ from jax import lax
 from jax.scipy.special import digamma
 
 from infoplane.estimators._base import check_units, nats_to
-from infoplane.estimators._numerics import nonfinite_rows, pairwise_sqdist
+from infoplane.estimators._numerics import DIST_UNROLL, nonfinite_rows, pairwise_sqdist
 from infoplane.estimators.validate import (
     check_flag,
     check_int,
@@ -239,7 +239,11 @@ def smallest_k(dist, k: int):
 
 
 def chebyshev_dist(a, b):
-    """Max-norm distances. a: (R, d), b: (N, d) -> (R, N), one (R, N) pass per coordinate."""
+    """Max-norm distances (exact). a: (R, d), b: (N, d) -> (R, N): one (R, N) pass per
+    coordinate up to `DIST_UNROLL` coordinates, else one fused broadcast-max reduction (no
+    (R, N, d) temporary, compile time independent of d). Time O(R N d), memory O(R N)."""
+    if a.shape[1] > DIST_UNROLL:
+        return jnp.max(jnp.abs(a[:, None, :] - b[None, :, :]), axis=-1)
     bt = b.T
     acc = jnp.abs(a[:, :1] - bt[0][None, :])
     for j in range(1, a.shape[1]):

@@ -5,6 +5,9 @@ only the (seed, split, epoch, layer) rows missing from results.csv are estimated
 of results.csv or aux.csv is written twice. Each flush writes its aux rows (fsync'd) before
 its result rows, so an estimate on disk always has its aux rows: a kill between the two
 leaves aux rows without their result, which the rerun re-estimates and does not duplicate.
+An estimate that fails (e.g. non-finite activations of a diverged layer) is appended to
+``failures.csv`` before that flush's other rows and is not retried by a rerun (``notes`` says
+how many; delete its rows from failures.csv to retry).
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from infoplane.store import layout
 from infoplane.store.activations import ActivationStore
 from infoplane.store.lock import acquire as acquire_lock
 from infoplane.store.results import load_results
-from infoplane.store.tables import AuxWriter, ResultsFileWarning, ResultsWriter, load_aux
+from infoplane.store.tables import (
+    AuxWriter,
+    FailuresWriter,
+    ResultsFileWarning,
+    ResultsWriter,
+    load_aux,
+    load_failures,
+)
 
 __all__ = ["Reestimation"]
 
@@ -69,8 +79,11 @@ class Reestimation:
                 warnings.simplefilter("ignore", ResultsFileWarning)
                 table = load_results(self.results_path)
             run_name = str(table["run"][0]) if len(table) else run_name
-            done = {(r["seed"], r["split"], r["epoch"], r["layer"], r["estimator"], r["params"])
-                    for r in table.rows()}
+            done = {_key(r) for r in table.rows()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResultsFileWarning)
+            failed = {_key(r) for r in load_failures(run_dir)}
+        done = done | failed  # failed earlier: recorded, not retried
         self._done = done
         self._done_aux: set[tuple] = set()  # (seed, split, epoch, layer, estimator, params, name)
         if os.path.exists(os.path.join(run_dir, layout.AUX_FILE)):
@@ -83,6 +96,11 @@ class Reestimation:
         groups: dict[tuple, list] = {}  # the missing entries -> the estimators missing them
         for est in ests:
             pj = params_json(est)
+            n_failed = sum(1 for k in failed if k[4:] == (est.name, pj))
+            if n_failed:
+                self.notes.append(
+                    f"{n_failed} rows of {est.name} failed earlier (failures.csv) and are not "
+                    "retried; delete those rows from failures.csv to retry them")
             todo = tuple(k for k in stored if any(
                 (k[1], k[0], k[2], layer, est.name, pj) not in done for layer in layers))
             if todo:
@@ -96,6 +114,9 @@ class Reestimation:
         self.entries = [k for todo in groups for k in todo]
         self._writer = ResultsWriter(self.results_path)
         self._aux_writer = AuxWriter(os.path.join(run_dir, layout.AUX_FILE))
+        self._failures_writer = FailuresWriter(os.path.join(run_dir, layout.FAILURES_FILE))
+        self._current: Recorder | None = None  # the recorder running (`run`)
+        self._failures_written = 0  # rows of its failures() on disk
         self._board = _board(run_dir, run_name, probes, stored) if groups else None
         board = self._board
         self._sinks = [self._writer.write] + ([board.on_results] if board is not None else [])
@@ -115,8 +136,7 @@ class Reestimation:
 
     def _new(self, rows: list[dict]) -> list[dict]:
         """The rows not in results.csv yet (a resumed estimate re-estimates whole epochs)."""
-        return [r for r in rows if (r["seed"], r["split"], r["epoch"], r["layer"],
-                                    r["estimator"], r["params"]) not in self._done]
+        return [r for r in rows if _key(r) not in self._done]
 
     def _hold(self, rows: list[dict]) -> None:
         """A flush's result rows: kept until its aux rows are on disk (`_write`)."""
@@ -124,7 +144,11 @@ class Reestimation:
 
     def _write(self, aux: list[dict]) -> None:
         """A flush's aux rows not on disk yet, then its held result rows (the Recorder calls
-        ``on_results`` and then ``on_aux`` for every flush, also with empty lists)."""
+        ``on_results`` and then ``on_aux`` for every flush, also with empty lists); the
+        flush's failed estimates first."""
+        failed = self._current.failures()[self._failures_written:]
+        self._failures_written += len(failed)
+        self._failures_writer.write([r for r in failed if _key(r) not in self._done])
         aux = [a for a in aux if _aux_key(a) not in self._done_aux]
         for f in self._aux_sinks:
             f(aux)
@@ -139,6 +163,7 @@ class Reestimation:
         try:
             i = 0
             for recorder, todo in self.jobs:
+                self._current, self._failures_written = recorder, 0
                 for sp, seed, e in todo:
                     recorder.add(e, self.store.read(seed, sp, e), split=sp, seed=seed)
                     i += 1
@@ -148,10 +173,15 @@ class Reestimation:
         finally:
             self._writer.close()
             self._aux_writer.close()
+            self._failures_writer.close()
             if self._board is not None:
                 self._board.close()
             self.lock.release()
         return [recorder for recorder, _todo in self.jobs]
+
+
+def _key(r: dict) -> tuple:
+    return (r["seed"], r["split"], r["epoch"], r["layer"], r["estimator"], r["params"])
 
 
 def _aux_key(a: dict) -> tuple:

@@ -7,6 +7,9 @@ its schedule before ``--resume`` cuts them back to the checkpoint (`assess`, `ap
 - Real damage: a scheduled (seed, split, epoch) up to the checkpoint whose rows are missing or
   incomplete in ``results.csv`` / ``diagnostics.csv`` / ``aux.csv`` (a file cut short, lines
   deleted, a deleted file), unreadable lines in the middle, a file that is not a table at all.
+  An estimate recorded in ``failures.csv`` (it failed and was skipped) is complete: its
+  entry is not lost for want of its result and aux rows. A missing ``failures.csv`` is no
+  damage (a run without failures, or from before the file existed).
   The damaged file is copied aside as ``<file>.damaged-<UTC time>`` (never overwritten), the
   readable rows are kept, and the lost entries are returned to be re-estimated from the
   stored activations (``activations/``). When they cannot be (no stored activations),
@@ -105,7 +108,14 @@ def assess(run_dir: str, last: int, expected: Iterable[tuple[int, str, int]]) ->
             except (ValueError, OSError) as err:
                 t.unreadable = str(err).split(": ", 1)[-1][:200]
         tables[fname] = t
-        if last < 0:
+    if last < 0:
+        return Plan(run_dir, last, tables)
+    # an estimate that failed and was recorded as such is done: not a lost row
+    failed: dict = defaultdict(set)
+    for _fields, r in tables[layout.FAILURES_FILE].records:
+        failed[(r["seed"], r["split"], r["epoch"])].add(_CONTENT[layout.RESULTS_FILE](r))
+    for fname, t in tables.items():
+        if fname == layout.FAILURES_FILE:
             continue
         metrics = fname == layout.METRICS_FILE
         want = {(s, e) for s, _sp, e in expected} if metrics else expected
@@ -114,8 +124,16 @@ def assess(run_dir: str, last: int, expected: Iterable[tuple[int, str, int]]) ->
             if r["epoch"] <= last:
                 key = (r["seed"], r["epoch"]) if metrics else (r["seed"], r["split"], r["epoch"])
                 have[key].add(_CONTENT[fname](r))
+        if fname == layout.RESULTS_FILE:
+            for key, entries in failed.items():
+                if key[2] <= last:
+                    have[key] |= entries
         full = set().union(*have.values()) if have else set()
-        if full:
+        if full and fname == layout.AUX_FILE:  # no aux rows for a failed estimate
+            t.lost = {k for k in want
+                      if have.get(k, set()) != {c for c in full
+                                                if c[:3] not in failed.get(k, ())}}
+        elif full:
             t.lost = {k for k in want if have.get(k) != full}
         elif fname == layout.RESULTS_FILE or not t.exists or t.unreadable:
             t.lost = set(want)  # nothing readable where rows must be

@@ -78,6 +78,7 @@ class Estimation:
         self.run = run
         self.errors: list[str] = []
         self._warned: set[tuple[str, str, bool]] = set()  # (estimator, quantity, unstable)
+        self._failed_kinds: set[tuple[str, str, str, str]] = set()  # warned about (`_fail`)
         self._contexts: dict[tuple[str, int, Any], Any] = {}
 
     def context(self, split: str, i: int, device=None):
@@ -92,9 +93,12 @@ class Estimation:
         return self._contexts[key]
 
     def run_rows(self, entries: list[Entry], layer_names: Sequence[str],
-                 place: Mapping[str, Any]) -> tuple[list[dict], list[dict], list[dict]]:
-        """``(results, diagnostics, aux)`` rows of the buffered ``entries``, each sorted by
-        seed, epoch, split, layer (and estimator), as the files keep them."""
+                 place: Mapping[str, Any]
+                 ) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+        """``(results, diagnostics, aux, failures)`` rows of the buffered ``entries``, each
+        sorted by seed, epoch, split, layer (and estimator), as the files keep them; a
+        failure row (`infoplane.store.tables.FAILURE_COLUMNS`) stands for one (entry, layer,
+        estimator) whose estimate failed and was skipped."""
         groups = {split: [e for e in entries if e.split == split] for split in self.probes}
         groups = {split: group for split, group in groups.items() if group}
         # every stack first: a stack queued on a device behind estimation work would hold up
@@ -107,16 +111,18 @@ class Estimation:
         rows: list[dict] = []
         diag: list[dict] = []
         aux: list[dict] = []
+        failed: list[dict] = []
         for job in jobs:
-            rows.extend(self._collect(job, diag, aux))
+            rows.extend(self._collect(job, diag, aux, failed))
         order = {name: i for i, name in enumerate(layer_names)}
         est_order = {e.name: i for i, e in enumerate(self.estimators)}
         rows.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]],
                                  est_order[r["estimator"]]))
         diag.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]]))
-        aux.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]],
-                                est_order[r["estimator"]]))
-        return rows, diag, aux
+        for table in (aux, failed):
+            table.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]],
+                                      est_order[r["estimator"]]))
+        return rows, diag, aux, failed
 
     def _dispatch_group(self, split: str, group: list[Entry], stacks: dict[str, jax.Array],
                         layer_names: Sequence[str], place) -> list[dict]:
@@ -158,42 +164,72 @@ class Estimation:
                 start += size
         return parts
 
-    def _collect(self, job: dict, diag: list[dict], aux: list[dict]) -> list[dict]:
+    def _collect(self, job: dict, diag: list[dict], aux: list[dict],
+                 failed: list[dict]) -> list[dict]:
         """Wait for one layer's dispatched work; its diagnostic rows go to ``diag``, the
         estimates' auxiliary scalars to ``aux``, its result rows are returned. A failing
-        estimator is warned about once and skipped."""
+        estimator is warned about once, skipped, and its epochs go to ``failed``. Epochs with
+        non-finite activations fail alone: the finite epochs of the same buffer are estimated
+        again one at a time (a layer that diverges mid-buffer loses only its diverged epochs).
+        """
         split, group, layer = job["split"], job["group"], job["layer"]
         stats = {k: np.asarray(v, dtype=np.float64) for k, v in job["stats"].items()}
         for k, e in enumerate(group):
             diag.extend({"run": self.run, "seed": e.seed, "split": split,
                          "epoch": e.epoch, "layer": layer, "name": name,
                          "value": float(stats[name][k])} for name in _diagnostics.STAT_NAMES)
-        problem = None
+        bad: dict[int, Exception] = {}
         if not bool(job["finite"]):
-            try:
-                check_activations(np.asarray(job["stacked"]), batched=True)
-            except ValueError as err:
-                problem = err
+            stacked = np.asarray(job["stacked"])
+            for k in range(len(group)):
+                try:
+                    check_activations(stacked[k], batched=False)
+                except ValueError as err:
+                    bad[k] = err
         rows = []
         for est, ctx, parts, err in job["estimates"]:
+            sub = group
+            for k, problem in bad.items():
+                self._fail(est, layer, split, [group[k]], problem, failed)
+            if bad:
+                good = [k for k in range(len(group)) if k not in bad]
+                sub = [group[k] for k in good]
+                if err is not None or not sub:
+                    continue
+                parts = [(job["stacked"][k:k + 1],
+                          dispatch_prepared(est, ctx, job["stacked"][k:k + 1], shard=False))
+                         for k in good]
             try:
-                if problem is not None:
-                    raise problem
                 if err is not None:
                     raise err
                 done = [finish_prepared(est, ctx, part, r) for part, r in parts]
                 result = done[0] if len(done) == 1 else jax.tree_util.tree_map(
                     lambda *a: np.concatenate([np.asarray(v) for v in a]), *done)
             except Exception as failure:  # one failing estimator must not lose the others
-                msg = (f"{est.name} on layer {layer!r} ({split}): "
-                       f"{type(failure).__name__}: {failure}")
-                if msg not in self.errors:
-                    self.errors.append(msg)
-                    warnings.warn(f"estimation failed, skipped: {msg}", RuntimeWarning,
-                                  stacklevel=4)
+                self._fail(est, layer, split, sub, failure, failed)
                 continue
-            rows.extend(self._result_rows(est, result, split, layer, group, aux))
+            rows.extend(self._result_rows(est, result, split, layer, sub, aux))
         return rows
+
+    def _fail(self, est, layer: str, split: str, entries: list[Entry], failure: Exception,
+              failed: list[dict]) -> None:
+        """Record that ``est`` failed on ``layer`` at ``entries``: one row per entry in
+        ``failed``, and a warning (and an ``errors`` line) once per estimator, layer, split
+        and kind of error."""
+        error = " ".join(f"{type(failure).__name__}: {failure}".split())[:500]
+        failed.extend({"run": self.run, "seed": e.seed, "split": split, "epoch": e.epoch,
+                       "layer": layer, "estimator": est.name, "params": params_json(est),
+                       "error": error} for e in entries)
+        kind = (est.name, layer, split, type(failure).__name__)
+        if kind not in self._failed_kinds:
+            self._failed_kinds.add(kind)
+            msg = f"{est.name} on layer {layer!r} ({split}): {error}"
+            self.errors.append(msg)
+            epochs = ", ".join(str(e.epoch) for e in entries[:8])
+            more = ", ..." if len(entries) > 8 else ""
+            warnings.warn(f"estimation failed, skipped: {msg} (epoch {epochs}{more}; each "
+                          "failed estimate is in failures.csv / Recorder.failures())",
+                          RuntimeWarning, stacklevel=5)
 
     def _result_rows(self, est, result, split: str, layer: str, group: list[Entry],
                      aux: list[dict]) -> list[dict]:

@@ -3,9 +3,9 @@ memory, appends them to the run directory's files (`RunFiles`), logs them to Ten
 passes them to the user's callbacks.
 
 `RunFiles` are ``config.json``, the tables ``results.csv`` / ``metrics.csv`` /
-``diagnostics.csv`` / ``aux.csv`` (appended and fsync'd at every flush), the opt-in activation
-store and the TensorBoard event files. The formats are `infoplane.store`'s; the event files
-`infoplane.report.tensorboard`'s.
+``diagnostics.csv`` / ``aux.csv`` / ``failures.csv`` (appended and fsync'd at every flush),
+the opt-in activation store and the TensorBoard event files. The formats are
+`infoplane.store`'s; the event files `infoplane.report.tensorboard`'s.
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ from infoplane.store.results import load_results
 from infoplane.store.tables import (
     AuxWriter,
     DiagnosticsWriter,
+    FailuresWriter,
     MetricsWriter,
     ResultsWriter,
     load_diagnostics,
+    load_failures,
     load_metrics,
 )
 
-__all__ = ["Outputs", "RunFiles"]
+__all__ = ["Outputs", "RowTables", "RunFiles"]
 
 
 class RunFiles:
@@ -43,9 +45,9 @@ class RunFiles:
     overwritten; a logdir that is a file is a ValueError), takes its writer lock
     (`infoplane.store.lock`, released by `close`), writes ``config.json`` when there is
     none (``config()`` gives its content),
-    opens the four tables for appending and, with ``store_probes`` ({split: (x, y)}), the
+    opens the five tables for appending and, with ``store_probes`` ({split: (x, y)}), the
     activation store with the probe sets in it. ``resumed``: the (seed, split, epoch) keys
-    already in ``results.csv`` (empty unless ``resume``).
+    already in ``results.csv`` or ``failures.csv`` (empty unless ``resume``).
     """
 
     def __init__(self, run_dir: str, *, resume: bool, config: Callable[[], Mapping[str, Any]],
@@ -74,6 +76,7 @@ class RunFiles:
         run_dir = self.run_dir
         results_path = os.path.join(run_dir, layout.RESULTS_FILE)
         self.results = self.metrics = self.diagnostics = self.aux = self.tensorboard = None
+        self.failures = None
         if not resume and set(os.listdir(run_dir)) - {LOCK_FILE}:
             raise FileExistsError(
                 f"run directory {run_dir!r} already exists and is never overwritten; "
@@ -84,12 +87,15 @@ class RunFiles:
             done = load_results(results_path)
             for s, sp, e in zip(done["seed"], done["split"], done["epoch"], strict=True):
                 self.resumed.add((int(s), str(sp), int(e)))
+        if resume:
+            self.resumed.update((r["seed"], r["split"], r["epoch"]) for r in load_failures(run_dir))
         if not os.path.exists(os.path.join(run_dir, layout.CONFIG_FILE)):
             write_config(run_dir, config())
         self.results = ResultsWriter(results_path)
         self.metrics = MetricsWriter(os.path.join(run_dir, layout.METRICS_FILE))
         self.diagnostics = DiagnosticsWriter(os.path.join(run_dir, layout.DIAGNOSTICS_FILE))
         self.aux = AuxWriter(os.path.join(run_dir, layout.AUX_FILE))
+        self.failures = FailuresWriter(os.path.join(run_dir, layout.FAILURES_FILE))
         self.store: ActivationStore | None = None
         if store_probes is not None:
             self.store = ActivationStore(run_dir)
@@ -115,11 +121,14 @@ class RunFiles:
                                              hparams=hparams, image_every=image_every,
                                              resume_epoch=resume_epoch)
 
-    def write_rows(self, rows: list[dict], diag: list[dict], aux: list[dict]) -> None:
-        """Append a flush's rows to the tables (each fsync'd)."""
+    def write_rows(self, rows: list[dict], diag: list[dict], aux: list[dict],
+                   failed: list[dict]) -> None:
+        """Append a flush's rows to the tables (each fsync'd); the failures last, so an entry
+        with failures on disk has all its other rows there too (a resume counts it done)."""
         self.results.write(rows)
         self.diagnostics.write(diag)
         self.aux.write(aux)
+        self.failures.write(failed)
 
     def log_rows(self, rows: list[dict], diag: list[dict], aux: list[dict]) -> None:
         """Log a flush's rows to TensorBoard (when it is on)."""
@@ -137,7 +146,8 @@ class RunFiles:
     def close(self) -> None:
         """Close every file and release the run directory's lock (idempotent)."""
         try:
-            for f in (self.results, self.metrics, self.diagnostics, self.aux, self.tensorboard):
+            for f in (self.results, self.metrics, self.diagnostics, self.aux, self.failures,
+                      self.tensorboard):
                 if f is not None:
                     f.close()
         finally:
@@ -148,7 +158,8 @@ Callback = Callable[[list[dict]], None] | None
 
 
 class Outputs:
-    """A recorder's rows: kept in memory (``results``, ``metrics``, ``diagnostics``, ``aux``),
+    """A recorder's rows: kept in memory (``results``, ``metrics``, ``diagnostics``, ``aux``,
+    ``failures``),
     written to ``files`` (a `RunFiles`, or None in memory only) and passed to the callbacks
     given with each batch (each may be None)."""
 
@@ -158,17 +169,20 @@ class Outputs:
         self.metrics: list[dict] = []
         self.diagnostics: list[dict] = []
         self.aux: list[dict] = []
+        self.failures: list[dict] = []
 
     def estimates(self, rows: list[dict], diag: list[dict], aux: list[dict],
-                  entries: Iterable[Entry], on_results: Callback = None,
+                  failed: list[dict], entries: Iterable[Entry], on_results: Callback = None,
                   on_diagnostics: Callback = None, on_aux: Callback = None) -> None:
-        """One flush's rows: to memory, to the tables (fsync'd), then the write-ahead files of
-        ``entries`` are deleted (their rows are on disk), then TensorBoard and the callbacks."""
+        """One flush's rows (``failed``: its `FAILURE_COLUMNS` rows): to memory, to the tables
+        (fsync'd), then the write-ahead files of ``entries`` are deleted (their rows are on
+        disk), then TensorBoard and the callbacks."""
         self.results.extend(rows)
         self.diagnostics.extend(diag)
         self.aux.extend(aux)
+        self.failures.extend(failed)
         if self.files is not None:
-            self.files.write_rows(rows, diag, aux)
+            self.files.write_rows(rows, diag, aux, failed)
         discard_pending(entries)  # their rows are on disk (fsync'd)
         if self.files is not None:
             self.files.log_rows(rows, diag, aux)
@@ -187,3 +201,27 @@ class Outputs:
     def close(self) -> None:
         if self.files is not None:
             self.files.close()
+
+
+class RowTables:
+    """The row tables of an object that keeps its rows in ``self._out`` (an `Outputs`): the
+    `Recorder`'s ``metrics()``, ``aux()``, ``diagnostics()`` and ``failures()``."""
+
+    _out: Outputs
+
+    def metrics(self) -> list[dict]:
+        """The metric rows logged so far (`log_metrics`)."""
+        return list(self._out.metrics)
+
+    def aux(self) -> list[dict]:
+        """The auxiliary-value rows so far (``aux.csv``; see `infoplane.load_aux`)."""
+        return list(self._out.aux)
+
+    def diagnostics(self) -> list[dict]:
+        """The activation-diagnostic rows so far (`infoplane.activation_stats`)."""
+        return list(self._out.diagnostics)
+
+    def failures(self) -> list[dict]:
+        """The estimates that failed and were skipped so far, one row per (seed, split, epoch,
+        layer, estimator) with its error (``failures.csv``; `infoplane.load_failures`)."""
+        return list(self._out.failures)

@@ -91,7 +91,7 @@ from infoplane.recording.inputs import (
     probe_sets,
     resolve_estimators,
 )
-from infoplane.recording.outputs import Callback, Outputs, RunFiles
+from infoplane.recording.outputs import Callback, Outputs, RowTables, RunFiles
 from infoplane.recording.placement import placement
 from infoplane.recording.schedule import Schedule, as_schedule
 from infoplane.report.diagnostics import ceilings as _ceilings
@@ -101,7 +101,7 @@ from infoplane.store.results import Results
 __all__ = ["Recorder"]
 
 
-class Recorder:
+class Recorder(RowTables):
     """Record every layer of a flax model on probe sets and estimate its information plane.
 
     Args:
@@ -354,10 +354,11 @@ class Recorder:
         if not entries:
             return []
         t0 = time.perf_counter()
-        rows, diag, aux = self._estimation.run_rows(entries, self.layer_names, self._placement())
+        rows, diag, aux, failed = self._estimation.run_rows(entries, self.layer_names,
+                                                            self._placement())
         self.seconds["estimate"] += time.perf_counter() - t0
-        self._out.estimates(rows, diag, aux, entries, self.on_results, self.on_diagnostics,
-                            self.on_aux)
+        self._out.estimates(rows, diag, aux, failed, entries, self.on_results,
+                            self.on_diagnostics, self.on_aux)
         return rows
 
     # ---- results -----------------------------------------------------------------------------
@@ -365,18 +366,6 @@ class Recorder:
     def results(self) -> Results:
         """The rows estimated so far by this recorder (call `flush` first for buffered ones)."""
         return Results.from_rows(self._out.results)
-
-    def metrics(self) -> list[dict]:
-        """The metric rows logged so far (`log_metrics`)."""
-        return list(self._out.metrics)
-
-    def aux(self) -> list[dict]:
-        """The auxiliary-value rows so far (``aux.csv``; see `infoplane.load_aux`)."""
-        return list(self._out.aux)
-
-    def diagnostics(self) -> list[dict]:
-        """The activation-diagnostic rows so far (`infoplane.activation_stats`)."""
-        return list(self._out.diagnostics)
 
     def close(self) -> None:
         """Estimate what is buffered and close the files (idempotent)."""

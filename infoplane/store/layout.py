@@ -10,6 +10,8 @@ A run directory ``runs/<name>/`` is a stable contract::
       aux.csv                 run, seed, split, epoch, layer, estimator, params, name, value:
                               every scalar an estimate reports besides i_xt and i_ty (the
                               other KDE bound, H(T), state counts, DSE, autoencoder error, ...)
+      failures.csv            run, seed, split, epoch, layer, estimator, params, error: each
+                              estimate that failed and was skipped (a resume counts it done)
       events.out.tfevents.*   TensorBoard event files (`infoplane.tensorboard`), also in tb/
       checkpoints/            orbax checkpoints of the training state (`infoplane run --resume`)
       figures/                written by ``infoplane plot``
@@ -37,8 +39,8 @@ killed in the middle of a write can leave a partial last line (no trailing newli
 drop it with a `ResultsFileWarning`, `truncate_results` drops it, and a new `ResultsWriter`
 cuts it off before appending. The key of a row is (run, seed, split, epoch, layer, estimator,
 params); when a key appears twice, `load_results` keeps the last row and warns.
-``metrics.csv``, ``diagnostics.csv`` and ``aux.csv`` follow the same rules with their own
-columns (`infoplane.store.tables`).
+``metrics.csv``, ``diagnostics.csv``, ``aux.csv`` and ``failures.csv`` follow the same rules
+with their own columns (`infoplane.store.tables`).
 
 Activation files (``.npz``, uncompressed unless ``ActivationStore(compress=True)``):
 
@@ -60,6 +62,7 @@ __all__ = [
     "CHECKPOINTS_DIR",
     "CONFIG_FILE",
     "DIAGNOSTICS_FILE",
+    "FAILURES_FILE",
     "FIGURES_DIR",
     "METRICS_FILE",
     "PENDING_DIR",
@@ -72,9 +75,10 @@ RESULTS_FILE = "results.csv"
 METRICS_FILE = "metrics.csv"
 DIAGNOSTICS_FILE = "diagnostics.csv"
 AUX_FILE = "aux.csv"
+FAILURES_FILE = "failures.csv"
 CONFIG_FILE = "config.json"
 #: Every CSV table of a run directory (what a resume truncates to its last checkpoint).
-TABLE_FILES = (RESULTS_FILE, METRICS_FILE, DIAGNOSTICS_FILE, AUX_FILE)
+TABLE_FILES = (RESULTS_FILE, METRICS_FILE, DIAGNOSTICS_FILE, AUX_FILE, FAILURES_FILE)
 ACTIVATIONS_DIR = "activations"
 #: The `Recorder`'s write-ahead log: buffered epochs' activations, deleted once estimated.
 PENDING_DIR = "pending"

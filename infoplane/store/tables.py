@@ -1,5 +1,5 @@
-"""The CSV tables of a run directory: ``results.csv``, ``metrics.csv``, ``diagnostics.csv`` and
-``aux.csv`` (formats: `infoplane.store.layout`).
+"""The CSV tables of a run directory: ``results.csv``, ``metrics.csv``, ``diagnostics.csv``,
+``aux.csv`` and ``failures.csv`` (formats: `infoplane.store.layout`).
 
 - columns: `RESULT_COLUMNS`, `METRIC_COLUMNS`, `DIAGNOSTIC_COLUMNS`, `AUX_COLUMNS`, and the
   key of a row, `KEY_COLUMNS`;
@@ -27,6 +27,7 @@ from infoplane.store.atomic import atomic_write, fsync_dir
 from infoplane.store.layout import (
     AUX_FILE,
     DIAGNOSTICS_FILE,
+    FAILURES_FILE,
     METRICS_FILE,
     RESULTS_FILE,
     RUN_DIR_HELP,
@@ -35,18 +36,21 @@ from infoplane.store.layout import (
 __all__ = [
     "AUX_COLUMNS",
     "DIAGNOSTIC_COLUMNS",
+    "FAILURE_COLUMNS",
     "FORMATS",
     "KEY_COLUMNS",
     "METRIC_COLUMNS",
     "RESULT_COLUMNS",
     "AuxWriter",
     "DiagnosticsWriter",
+    "FailuresWriter",
     "MetricsWriter",
     "ResultsFileWarning",
     "ResultsWriter",
     "format_params",
     "load_aux",
     "load_diagnostics",
+    "load_failures",
     "load_metrics",
     "read_records",
     "results_path",
@@ -73,7 +77,12 @@ DIAGNOSTIC_COLUMNS = ("run", "seed", "split", "epoch", "layer", "name", "value")
 #: Columns of ``aux.csv``: an estimate's auxiliary scalars (`Estimate.aux`), one row per value,
 #: keyed like results.csv by (run, seed, split, epoch, layer, estimator, params).
 AUX_COLUMNS = ("run", "seed", "split", "epoch", "layer", "estimator", "params", "name", "value")
-FORMATS = (RESULT_COLUMNS, METRIC_COLUMNS, DIAGNOSTIC_COLUMNS, AUX_COLUMNS)
+#: Columns of ``failures.csv``: one row per (seed, split, epoch, layer, estimator) whose
+#: estimate failed and was skipped (``error``: the exception's type and message, one line).
+#: A resume counts these rows as done: they are neither lost rows nor estimated again.
+FAILURE_COLUMNS = ("run", "seed", "split", "epoch", "layer", "estimator", "params", "error")
+#: The columns of each table of `infoplane.store.layout.TABLE_FILES`, in that order.
+FORMATS = (RESULT_COLUMNS, METRIC_COLUMNS, DIAGNOSTIC_COLUMNS, AUX_COLUMNS, FAILURE_COLUMNS)
 #: Columns that identify a row; `load_results` keeps the last row of each key.
 KEY_COLUMNS = ("run", "seed", "split", "epoch", "layer", "estimator", "params")
 INT_COLUMNS = ("seed", "epoch")
@@ -355,6 +364,12 @@ def AuxWriter(path: str | os.PathLike) -> ResultsWriter:  # noqa: N802
     return ResultsWriter(path, AUX_COLUMNS)
 
 
+def FailuresWriter(path: str | os.PathLike) -> ResultsWriter:  # noqa: N802
+    """A `ResultsWriter` for ``failures.csv``: rows with the columns `FAILURE_COLUMNS`,
+    appended, flushed and fsync'd like results."""
+    return ResultsWriter(path, FAILURE_COLUMNS)
+
+
 def _load_rows(run_dir_or_csv, filename: str, columns: tuple, what: str) -> list[dict]:
     path = os.fspath(run_dir_or_csv)
     if os.path.isdir(path):
@@ -385,3 +400,14 @@ def load_aux(run_dir_or_csv: str | os.PathLike) -> list[dict]:
     an estimator's rows by ``estimator`` and ``params`` as in results.csv."""
     return _load_rows(run_dir_or_csv, AUX_FILE, AUX_COLUMNS, "aux")
 
+
+
+def load_failures(run_dir_or_csv: str | os.PathLike) -> list[dict]:
+    """The rows of a run's ``failures.csv`` (dicts with `FAILURE_COLUMNS`): every
+    (seed, split, epoch, layer, estimator) whose estimate failed and was skipped, with the
+    error (e.g. non-finite activations of a diverged layer). A run directory without the file
+    (written before failures were kept, or by an older version) has none: ``[]``."""
+    path = os.fspath(run_dir_or_csv)
+    if os.path.isdir(path) and not os.path.exists(os.path.join(path, FAILURES_FILE)):
+        return []
+    return _load_rows(path, FAILURES_FILE, FAILURE_COLUMNS, "failures")

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 import infoplane
@@ -267,3 +268,46 @@ def test_estimate_resumes_after_a_kill_and_a_complete_estimate_is_a_no_op(ref, t
     assert "all 24 rows of kde already estimated" in r.stdout and "nothing to do" in r.stdout
     assert "all 24 rows of binning already estimated" in r.stdout
     assert (d / "results.csv").read_bytes() == before
+
+
+def test_failed_estimates_are_kept_not_retried_and_not_lost_on_resume(ref, tmp_path):
+    ref_dir, cache = ref
+    d = _copy(ref_dir, tmp_path)
+    store = infoplane.ActivationStore(d)
+    sp = store.splits()[0]
+    seed = store.seeds(sp)[0]
+    bad = store.epochs(sp, seed)[1]
+    acts = store.read(seed, sp, bad)
+    layer = list(acts)[2]
+    acts[layer] = np.full_like(acts[layer], np.nan)  # a layer that diverged at this epoch
+    store.write(seed, sp, bad, acts)
+    r = _cli(cache, "estimate", str(d), "--estimators", "kde")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "estimation failed, skipped: kde on layer" in r.stderr, r.stderr
+    fails = infoplane.load_failures(d)
+    assert [(f["seed"], f["split"], f["epoch"], f["layer"], f["estimator"]) for f in fails] == [
+        (seed, sp, bad, layer, "kde")]
+    assert "NaN" in fails[0]["error"]
+    assert len(_kde_keys(d)) == 4 * 6 - 1
+    files = ("results.csv", "aux.csv", "failures.csv")
+    before = {f: (d / f).read_bytes() for f in files}
+    # the rerun does not retry it forever, and says so
+    r = _cli(cache, "estimate", str(d), "--estimators", "kde")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 rows of kde failed earlier (failures.csv) and are not retried" in r.stdout
+    assert "nothing to do" in r.stdout and "estimation failed" not in r.stderr
+    assert {f: (d / f).read_bytes() for f in files} == before
+    # a resume counts it done: no damage, nothing re-estimated, nothing dropped
+    r = _cli(cache, "run", "--resume", str(d))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "damaged" not in r.stderr and not _damaged(d), r.stderr
+    assert len(_kde_keys(d)) == 23
+    assert infoplane.load_failures(d) == fails
+    # a damaged failures.csv is kept aside like any table
+    lines = (d / "failures.csv").read_text().splitlines(keepends=True)
+    (d / "failures.csv").write_text(lines[0] + "\x00 garbage\n" + "".join(lines[1:]))
+    r = _cli(cache, "run", "--resume", str(d))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "failures.csv is damaged" in r.stderr and "unreadable line" in r.stderr, r.stderr
+    assert [f.split(".damaged-")[0] for f in _damaged(d)] == ["failures.csv"]
+    assert infoplane.load_failures(d) == fails and len(_kde_keys(d)) == 23

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+import infoplane
 from infoplane.estimators import Estimate
 from infoplane.recording.estimation import NonFiniteEstimateWarning
 from infoplane.recording.recorder import Recorder
@@ -172,3 +173,57 @@ def test_a_second_recorder_is_refused_until_the_first_is_killed(data, tmp_path):
     rec.close()
     rec = Recorder(*data, ["binning"], str(tmp_path), name="r", resume=True, tensorboard=False)
     rec.close()  # closing released the lock
+
+
+def _diverging(e):
+    """The model at epoch ``e``: at epoch 2 its output layer is inf, at epoch 5 every layer
+    is NaN (a run that diverged)."""
+    model = Net(nnx.Rngs(e))
+    if e == 2:
+        model.out.kernel.value = model.out.kernel.value.at[0, 0].set(jnp.inf)
+    if e == 5:
+        model.fc1.kernel.value = model.fc1.kernel.value.at[0, 0].set(jnp.nan)
+    return model
+
+
+def test_non_finite_epochs_fail_alone_are_kept_and_count_as_done_on_resume(data, tmp_path):
+    x, y = data
+    ests = ["binning", "kde"]
+    ref = Recorder(x, y, ests, None, buffer=1)
+    for e in (0, 1, 3, 4):
+        ref.record(e, _diverging(e))
+    ref.close()
+    rec = Recorder(x, y, ests, str(tmp_path), name="r", buffer=4, tensorboard=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for e in range(6):
+            rec.record(e, _diverging(e))
+        rec.close()
+    failed = [(f["epoch"], f["layer"], f["estimator"]) for f in rec.failures()]
+    assert failed == [(2, "output", "binning"), (2, "output", "kde"), (5, "fc1", "binning"),
+                      (5, "fc1", "kde"), (5, "output", "binning"), (5, "output", "kde")]
+    assert all("non-finite" in f["error"] and "\n" not in f["error"] for f in rec.failures())
+    msgs = [str(w.message) for w in caught if "estimation failed" in str(w.message)]
+    assert len(msgs) == 4 and all("failures.csv" in m for m in msgs), msgs  # per layer, est.
+    assert infoplane.load_failures(tmp_path / "r") == rec.failures()
+    # the finite epochs of a buffer that holds a diverged epoch: estimated, bit-identical
+    want = {(r["epoch"], r["layer"], r["estimator"]): (r["i_xt"], r["i_ty"])
+            for r in ref.results().rows()}
+    got = {(r["epoch"], r["layer"], r["estimator"]): (r["i_xt"], r["i_ty"])
+           for r in rec.results().rows()}
+    assert sorted(set(got) - set(want)) == [(2, "fc1", "binning"), (2, "fc1", "kde")]
+    assert all(want[k] == v for k, v in got.items() if k in want)
+    # a resume counts failed estimates as done: neither estimated again nor failed twice
+    files = {f: (tmp_path / "r" / f).read_bytes() for f in ("results.csv", "failures.csv")}
+    rec = Recorder(x, y, ests, str(tmp_path), name="r", buffer=4, tensorboard=False,
+                   resume=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert [rec.record(e, _diverging(e)) for e in range(7)] == [False] * 6 + [True]
+        rec.close()
+    assert not [w for w in caught if "estimation failed" in str(w.message)]
+    after = {f: (tmp_path / "r" / f).read_bytes() for f in files}
+    assert after["failures.csv"] == files["failures.csv"]
+    assert after["results.csv"].startswith(files["results.csv"])
+    assert {r["epoch"] for r in infoplane.load_results(tmp_path / "r").rows()} == {
+        0, 1, 2, 3, 4, 6}

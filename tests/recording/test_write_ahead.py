@@ -246,7 +246,8 @@ def test_write_ahead_off(data, tmp_path, monkeypatch):
     rec = Recorder(x, y, ["binning"], None, buffer=16, flush_seconds=1e9)
     rec.record(0, model)
     assert rec._wal is None and sorted(os.listdir(".")) == sorted(
-        [".lock", "aux.csv", "config.json", "diagnostics.csv", "metrics.csv", "results.csv"])
+        [".lock", "aux.csv", "config.json", "diagnostics.csv", "failures.csv", "metrics.csv",
+         "results.csv"])
     rec.close()
     with pytest.raises(ValueError, match="write_ahead=True needs a run directory.*logdir"):
         Recorder(x, y, ["binning"], None, write_ahead=True)
