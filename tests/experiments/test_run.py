@@ -229,7 +229,8 @@ def reference_run(tmp_path_factory):
 def test_run_directory_contents(reference_run):
     files = sorted(f for f in os.listdir(reference_run) if not f.startswith("events.out."))
     assert files == [".lock", "aux.csv", "checkpoints", "config.json", "diagnostics.csv",
-                     "metrics.csv", "results.csv", "tb"]  # .lock: the writer lock, kept
+                     "failures.csv", "metrics.csv", "results.csv", "tb"]  # .lock: the writer lock
+    assert infoplane.load_failures(reference_run) == []  # written, and empty on a healthy run
     assert any(f.startswith("events.out.tfevents.") for f in os.listdir(reference_run))
     ckpts = sorted(int(d) for d in os.listdir(reference_run / "checkpoints") if d.isdigit())
     assert ckpts[-1] == 120 and len(ckpts) <= 2  # orbax keeps the newest two
