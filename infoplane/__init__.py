@@ -62,8 +62,10 @@ _EXPORTS = {
     "from_spec": "infoplane.estimators",
     "to_spec": "infoplane.estimators",
     "Subsample": "infoplane.estimators.subsample",
+    "PerChannel": "infoplane.estimators.channels",
     "PRESETS": "infoplane.experiments.presets",
     "run_experiment": "infoplane.experiments.run",
+    "reestimate": "infoplane.experiments.reestimate",
     "Recorder": "infoplane.recording.recorder",
     "Schedule": "infoplane.recording.schedule",
     "log_spaced_epochs": "infoplane.recording.schedule",
@@ -116,8 +118,10 @@ if TYPE_CHECKING:  # static tools see the real names
         to_spec,
     )
     from infoplane.estimators.apply import estimate, estimate_epochs, prepare  # noqa: F401
+    from infoplane.estimators.channels import PerChannel  # noqa: F401
     from infoplane.estimators.subsample import Subsample  # noqa: F401
     from infoplane.experiments.presets import PRESETS  # noqa: F401
+    from infoplane.experiments.reestimate import reestimate  # noqa: F401
     from infoplane.experiments.run import run_experiment  # noqa: F401
     from infoplane.recording.capture import (  # noqa: F401
         capture_linen,

@@ -31,15 +31,17 @@ MAX_CLASS_LINES = 250  # without the class docstring
 
 # The public API before the package was cut into parts: these names must stay.
 TOP_ALL = ['ActivationStore', 'AdaptiveBinning', 'Binning', 'Compressed', 'DiffusionSpectral',
-           'Estimate', 'Estimator', 'KDE', 'PRESETS', 'Probe', 'Recorder', 'Results',
+           'Estimate', 'Estimator', 'KDE', 'PRESETS', 'PerChannel', 'Probe', 'Recorder',
+           'Results',
            'Schedule', 'Subsample', 'activation_stats', 'capture_linen', 'capture_nnx',
            'ceilings', 'check_report', 'dpi_violations', 'dse', 'dsmi', 'estimate',
            'estimate_epochs', 'estimators', 'from_spec', 'knn_entropy', 'ksg_mi',
            'layer_names_linen', 'layer_names_nnx', 'load_aux', 'load_diagnostics',
            'load_failures', 'load_metrics', 'load_results', 'log_spaced_epochs', 'prepare',
-           'range_violations', 'run_experiment', 'to_spec', '__version__']
+           'range_violations', 'reestimate', 'run_experiment', 'to_spec', '__version__']
 ESTIMATORS_ALL = ['KDE', 'NAMES', 'REGISTRY', 'AdaptiveBinning', 'Binning', 'Compressed',
-                  'DiffusionSpectral', 'Estimate', 'Estimator', 'Probe', 'Subsample', 'by_name',
+                  'DiffusionSpectral', 'Estimate', 'Estimator', 'PerChannel', 'Probe', 'Subsample',
+                  'by_name',
                   'from_spec', 'dse', 'dsmi', 'knn_entropy', 'ksg_mi', 'make_probe',
                   'split_specs', 'to_spec']
 PUBLIC_MODULES = {

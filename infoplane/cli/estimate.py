@@ -20,11 +20,13 @@ def add_parser(sub) -> None:
         "estimate",
         help="re-estimate a finished run's stored activations with other estimators",
         description=(
-            "Read RUN_DIR/activations/ (written by `infoplane run --store-activations`), "
-            "estimate every stored epoch and layer with each estimator, and append the rows to "
-            "RUN_DIR/results.csv. It resumes: only the rows missing from results.csv are "
-            "estimated (a killed estimate continues where it stopped; an estimator already "
-            "complete with the same parameters is a no-op that says so)."
+            "Read RUN_DIR/activations/ (written by `infoplane run --store-activations`, or by "
+            "any framework: probe-<split>.npz with x and y, and <split>/seed<k>/epoch<e>.npz "
+            "with one array per layer, see the README), estimate every stored epoch and layer "
+            "with each estimator, and append the rows to RUN_DIR/results.csv (created if "
+            "absent; nothing else is needed). It resumes: only the rows missing from "
+            "results.csv are estimated (a killed estimate continues where it stopped; an "
+            "estimator already complete with the same parameters is a no-op that says so)."
         ),
     )
     est.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/NAME")
@@ -49,6 +51,8 @@ def cmd_estimate(args) -> int:
         job = Reestimation(run_dir, names, args.subsample)
     except (FileNotFoundError, ValueError, RunDirectoryLocked) as err:
         raise UsageError(str(err)) from None
+    for line in job.ignored:
+        print(f"infoplane estimate: warning: ignored {line}", file=sys.stderr, flush=True)
     for note in job.notes:
         print(note, flush=True)
     if not job.entries:
@@ -59,6 +63,10 @@ def cmd_estimate(args) -> int:
     bar = Progress(len(job.entries), "estimating")
     try:
         recs = job.run(progress=bar)
+    except (FileNotFoundError, ValueError) as err:  # a file changed or damaged since the scan
+        raise UsageError(f"{err}\n(the rows estimated before it are kept in "
+                         f"{job.results_path}; rerun after fixing it to estimate the rest)"
+                         ) from None
     finally:
         bar.close()
     for rec in recs:

@@ -18,6 +18,7 @@ May import: nothing of infoplane outside ``estimators/``.
 from infoplane.estimators._base import Estimate, Estimator, Probe, make_probe
 from infoplane.estimators.adaptive import AdaptiveBinning
 from infoplane.estimators.binning import Binning
+from infoplane.estimators.channels import PerChannel
 from infoplane.estimators.compressed import Compressed
 from infoplane.estimators.kde import KDE
 from infoplane.estimators.knn import knn_entropy, ksg_mi
@@ -35,6 +36,7 @@ __all__ = [
     "DiffusionSpectral",
     "Estimate",
     "Estimator",
+    "PerChannel",
     "Probe",
     "Subsample",
     "by_name",

@@ -143,7 +143,7 @@ class Estimate:
 # leaves them alone.
 _UNITLESS_AUX = frozenset(
     {"hash_collisions", "n_states", "sigma2", "n_bins", "saturation", "pca_lost",
-     "ae_recon_error", "n_clusters", "unstable"}
+     "ae_recon_error", "n_clusters", "unstable", "n_channels"}
 )
 
 

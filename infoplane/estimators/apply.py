@@ -108,7 +108,9 @@ def _collisions(result: Estimate):
 
 def _retry(estimator, ctx, t) -> Estimate:
     """Recompute one layer with other hash seeds until its grouping is verified exact."""
-    base = getattr(estimator, "estimator", estimator)  # a Subsample wraps the hashed estimator
+    base = estimator  # wrappers (Subsample, PerChannel) hold the hashed estimator
+    while not hasattr(base, "hash_seed") and hasattr(base, "estimator"):
+        base = base.estimator
     for k in range(1, MAX_HASH_RETRIES + 1):
         seed = (base.hash_seed + k) % (SEED_MAX + 1)  # stays a valid seed
         if hasattr(estimator, "with_hash_seed"):

@@ -1,6 +1,11 @@
-"""Re-estimating a finished run's stored activations (``activations/``, written with
-``--store-activations``) with other estimators, appending to its ``results.csv``, ``aux.csv``
-and TensorBoard files (`Reestimation`; ``infoplane estimate`` is its front end). It resumes:
+"""Re-estimating a run's stored activations (``activations/``, written with
+``--store-activations`` or by any other framework in the layout of `infoplane.store.layout`)
+with other estimators, appending to its ``results.csv``, ``aux.csv``, ``failures.csv`` (each
+created when absent: a directory holding only ``activations/`` is enough) and TensorBoard
+files when it has some (`Reestimation`; ``infoplane estimate`` is its front end, `reestimate`
+the Python one). The whole store is checked first (`infoplane.store.scan`): files that break
+the layout are one ValueError listing each file and what is wrong, and nothing is estimated;
+entries that are no part of the layout are skipped (``ignored``). It resumes:
 only the (seed, split, epoch, layer) rows missing from results.csv are estimated, and no row
 of results.csv or aux.csv is written twice. Each flush writes its aux rows (fsync'd) before
 its result rows, so an estimate on disk always has its aux rows: a kill between the two
@@ -16,15 +21,17 @@ import glob
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from infoplane.estimators import Estimator, to_spec
 from infoplane.experiments.presets import default_estimators
 from infoplane.recording.estimation import params_json
 from infoplane.recording.recorder import Recorder
 from infoplane.report.diagnostics import ceilings
 from infoplane.store import layout
-from infoplane.store.activations import ActivationStore
+from infoplane.store.activations import LAYOUT_HINT, ActivationStore
 from infoplane.store.lock import acquire as acquire_lock
-from infoplane.store.results import load_results
+from infoplane.store.results import Results, load_results
 from infoplane.store.tables import (
     AuxWriter,
     FailuresWriter,
@@ -34,7 +41,10 @@ from infoplane.store.tables import (
     load_failures,
 )
 
-__all__ = ["Reestimation"]
+__all__ = ["MAX_SHOWN", "ActivationLayoutWarning", "Reestimation", "reestimate"]
+
+#: At most this many layout problems are listed in the error (all are counted).
+MAX_SHOWN = 12
 
 
 class Reestimation:
@@ -42,18 +52,23 @@ class Reestimation:
     costly ones subsampled as in ``infoplane run``, ``subsample`` rows).
 
     Creating it takes the run directory's writer lock (`infoplane.store.lock`; a second
-    writer gets `RunDirectoryLocked`), checks the run (FileNotFoundError: no stored
-    activations) and finds, per estimator, the stored (split, seed, epoch) entries whose rows
-    are not all in results.csv yet: a killed ``infoplane estimate`` resumes where it stopped,
-    and an estimator already complete is a no-op (``notes`` says so). `run` estimates the
-    missing ``entries``; rows already in results.csv are never written twice.
+    writer gets `RunDirectoryLocked`), checks the store (FileNotFoundError: no stored
+    activations or no epochs; ValueError: files that break the layout, all listed, up to
+    `MAX_SHOWN`; a probe the recorder refuses, naming its file) and finds, per estimator,
+    the stored (split, seed, epoch) entries whose rows are not all in results.csv yet: a
+    killed ``infoplane estimate`` resumes where it stopped, and an estimator already complete
+    is a no-op (``notes`` says so). `run` estimates the missing ``entries``, one in-memory
+    `Recorder` per split and group of estimators (any split names, e.g. train / val / test);
+    rows already in results.csv are never written twice. ``ignored``: one line per entry
+    under activations/ that is no part of the layout (skipped).
     """
 
     def __init__(self, run_dir: str, specs: Sequence[str], subsample: int | None = None):
         if not os.path.isdir(os.path.join(run_dir, layout.ACTIVATIONS_DIR)):
             raise FileNotFoundError(
                 f"{run_dir!r} has no stored activations (activations/); record them with "
-                "`infoplane run --store-activations` (or Recorder(store_activations=True))"
+                "`infoplane run --store-activations` (or Recorder(store_activations=True)), or "
+                f"write them from another framework ({LAYOUT_HINT})"
             )
         self.lock = acquire_lock(run_dir)
         try:
@@ -64,15 +79,27 @@ class Reestimation:
 
     def _open(self, run_dir: str, specs: Sequence[str], subsample: int | None) -> None:
         store = ActivationStore(run_dir)
-        splits = store.splits()
+        found = store.scan()
+        #: Entries under activations/ that are no part of the layout (skipped), one line each.
+        self.ignored = list(found.ignored)
+        if found.errors:
+            shown = "\n  ".join(found.errors[:MAX_SHOWN])
+            more = len(found.errors) - MAX_SHOWN
+            raise ValueError(
+                f"{store.root} does not follow the activation layout; nothing was estimated. "
+                f"{len(found.errors)} problem(s):\n  {shown}"
+                + (f"\n  ... and {more} more" if more > 0 else "")
+                + f"\n({LAYOUT_HINT})")
+        if not found.entries:
+            raise FileNotFoundError(f"{store.root} holds no recorded epochs ({LAYOUT_HINT})")
+        splits = list(found.layers)
         probes = {sp: store.read_probe(sp) for sp in splits}
-        n_probe = len(probes[splits[0]][1])
-        ests = default_estimators(specs, n_probe, subsample)
+        ests = default_estimators(specs, found.n[splits[0]], subsample)
         self.results_path = os.path.join(run_dir, layout.RESULTS_FILE)
         run_name = os.path.basename(os.path.normpath(run_dir))
-        stored = [(sp, seed, e) for sp in splits for seed in store.seeds(sp)
-                  for e in store.epochs(sp, seed)]
-        layers = store.layers(stored[0][0], stored[0][1]) if stored else []
+        stored = list(found.entries)
+        #: Each split's layers, in order (those of its first epoch file).
+        self.layers = dict(found.layers)
         done: set[tuple] = set()  # (seed, split, epoch, layer, estimator, params) on disk
         if os.path.exists(self.results_path):
             with warnings.catch_warnings():  # a killed estimate's torn last line: expected
@@ -94,6 +121,7 @@ class Reestimation:
         #: One line per estimator that was already complete ("nothing to do").
         self.notes: list[str] = []
         groups: dict[tuple, list] = {}  # the missing entries -> the estimators missing them
+        n_rows = sum(len(self.layers[sp]) for sp, _seed, _e in stored)
         for est in ests:
             pj = params_json(est)
             n_failed = sum(1 for k in failed if k[4:] == (est.name, pj))
@@ -101,14 +129,14 @@ class Reestimation:
                 self.notes.append(
                     f"{n_failed} rows of {est.name} failed earlier (failures.csv) and are not "
                     "retried; delete those rows from failures.csv to retry them")
-            todo = tuple(k for k in stored if any(
-                (k[1], k[0], k[2], layer, est.name, pj) not in done for layer in layers))
+            todo = tuple(k for k in stored if any((k[1], k[0], k[2], layer, est.name, pj)
+                                                  not in done for layer in self.layers[k[0]]))
             if todo:
                 groups.setdefault(todo, []).append(est)
             else:
-                self.notes.append(f"all {len(stored) * len(layers)} rows of {est.name} already "
-                                  f"estimated; nothing to do ({len(stored)} stored epochs x "
-                                  f"{len(layers)} layers in {self.results_path})")
+                self.notes.append(f"all {n_rows} rows of {est.name} already "
+                                  f"estimated; nothing to do ({len(stored)} stored epochs, "
+                                  f"{n_rows} (epoch, layer) rows in {self.results_path})")
         self.store = store
         #: (split, seed, epoch) entries to estimate, per group of estimators.
         self.entries = [k for todo in groups for k in todo]
@@ -121,13 +149,26 @@ class Reestimation:
         board = self._board
         self._sinks = [self._writer.write] + ([board.on_results] if board is not None else [])
         self._aux_sinks = [self._aux_writer.write] + ([board.on_aux] if board is not None else [])
-        test = probes.get("test") if len(splits) > 1 else None
-        main_split = next(sp for sp in splits if sp != "test") if test is not None else splits[0]
-        self.jobs = [(Recorder(*probes[main_split], group, None, name=run_name,
-                               split=main_split, test=test,
-                               on_results=self._hold, on_aux=self._write),
-                      list(todo)) for todo, group in groups.items()]
+        #: (recorder, entries): one recorder per group of estimators and split.
+        self.jobs = []
+        for todo, group in groups.items():
+            for sp in splits:
+                if mine := [k for k in todo if k[0] == sp]:
+                    self.jobs.append((self._recorder(store, sp, probes[sp], group, run_name),
+                                      mine))
         self.recorder = self.jobs[0][0] if self.jobs else None
+
+    def _recorder(self, store, split, probe, group, run_name) -> Recorder:
+        """An in-memory recorder of one split (its rows go to `_hold` / `_write`); a probe
+        the recorder refuses (too small, NaN inputs) is a ValueError naming its file."""
+        try:
+            return Recorder(*probe, group, None, name=run_name, split=split,
+                            on_results=self._hold, on_aux=self._write)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{store.probe_path(split)}: {err}") from None
+
+    def _read(self, split: str, seed: int, epoch: int) -> dict:
+        return _as_layers(self.store.read(seed, split, epoch), self.layers[split])
 
     @property
     def rows_written(self) -> int:
@@ -165,7 +206,7 @@ class Reestimation:
             for recorder, todo in self.jobs:
                 self._current, self._failures_written = recorder, 0
                 for sp, seed, e in todo:
-                    recorder.add(e, self.store.read(seed, sp, e), split=sp, seed=seed)
+                    recorder.add(e, self._read(sp, seed, e), split=sp, seed=seed)
                     i += 1
                     if progress is not None:
                         progress(i)
@@ -178,6 +219,38 @@ class Reestimation:
                 self._board.close()
             self.lock.release()
         return [recorder for recorder, _todo in self.jobs]
+
+
+def reestimate(run_dir: str | os.PathLike, estimators: Sequence[Any], *,
+               subsample: int | None = None) -> Results:
+    """``infoplane estimate`` from Python: estimate every stored (split, seed, epoch, layer)
+    of ``run_dir/activations/`` (written by infoplane or by any framework in the layout of
+    `infoplane.store.layout`) with ``estimators`` (names, specs such as ``"kde(sigma2=0.01)"``
+    or estimator instances), appending the missing rows to results.csv, aux.csv and
+    failures.csv (created when absent). Returns the whole results table of ``run_dir``.
+
+    ``subsample`` as in `Reestimation` (the costly estimators on a probe subset; 0: all).
+    Entries under activations/ that are no part of the layout are skipped with an
+    `ActivationLayoutWarning` each; files that break it are a ValueError listing them (nothing
+    estimated); estimates that fail (NaN layers) go to failures.csv, as in ``infoplane run``.
+    """
+    specs = [e if isinstance(e, str) else to_spec(e) for e in
+             ([estimators] if isinstance(estimators, str | Estimator) else estimators)]
+    job = Reestimation(os.fspath(run_dir), specs, subsample)
+    for line in job.ignored:
+        warnings.warn(f"ignored {line}", ActivationLayoutWarning, stacklevel=2)
+    job.run()
+    return load_results(job.results_path)
+
+
+class ActivationLayoutWarning(UserWarning):
+    """An entry under activations/ that is no part of the layout was skipped."""
+
+
+def _as_layers(acts: dict, layers: Sequence[str]) -> dict:
+    """One stored epoch's arrays in the split's layer order; an (N,) layer is one unit,
+    (N, 1). (Conv maps (N, C, H, W) or (N, H, W, C) the recorder flattens to (N, C*H*W).)"""
+    return {k: acts[k].reshape(-1, 1) if acts[k].ndim == 1 else acts[k] for k in layers}
 
 
 def _key(r: dict) -> tuple:

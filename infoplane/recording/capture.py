@@ -18,15 +18,14 @@ Design
   post-activation. Entries come in the order the calls *return*, so a block comes after the
   sublayers it calls. Outputs that are not a single array with leading axis N (tuples, carries)
   are skipped.
-* ``output``: ``"softmax"`` adds ``"output"`` = softmax of the model's return value over its
-  last axis, ``"logits"`` the raw return value, ``None`` nothing.
+* ``output``: ``"softmax"`` adds ``"output"`` (softmax of the model's return value over its
+  last axis), ``"logits"`` the raw return value, ``None`` nothing.
 
 Names are module paths joined with ``"."``: NNX attribute paths (``"layers.0"``, ``"fc1"``,
 ``"encoder.dense"``), Linen scope paths without the root (``"Dense_0"``, ``"block.Conv_1"``).
 A module called several times in one forward pass (weight sharing) gets ``"#2"``, ``"#3"``
-suffixes on its later calls. Every value is cast to float32 and flattened to (N, d). The
-result is an ``OrderedDict`` because JAX returns a plain dict from ``jax.jit`` with its keys
-sorted, which would lose the forward-call order.
+suffixes on its later calls. Values are cast to float32 and flattened to (N, d), in an
+``OrderedDict`` (``jax.jit`` sorts a plain dict's keys, losing the forward-call order).
 
 Interception
 ------------
@@ -39,16 +38,15 @@ Interception
   ``use_running_average=True``), and ``__call__`` of the clone's module classes is patched for
   the duration of one forward pass, under a process-wide lock, and restored in ``finally``.
   Special methods are looked up on the type, so patching the class is the only way to see
-  ``module(x)`` calls. Instances are mapped to paths by identity; calls of other instances, or
-  from other threads, pass through untouched.
-
-Nothing is kept after a call: recorded values are returned, so no tracer leaks out of a
-``jax.jit`` trace.
+  ``module(x)`` calls. Instances are mapped to paths by identity; calls of other instances or
+  threads pass through.
+Nothing is kept after a call (no tracer leaks out of a trace), except the shapes `SHAPES` asks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -129,6 +127,9 @@ def _first_arg(args: tuple, kwargs: dict):
 
 # --------------------------------------------------------------------------- recording
 
+#: A dict while set (in a trace): every recorded layer's per-sample shape before flattening.
+SHAPES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("SHAPES", default=None)
+
 
 class _Recorder:
     """Collects (name, (N, d) float32) entries of one forward pass, in recording order."""
@@ -149,6 +150,8 @@ class _Recorder:
     def add(self, name: str, value) -> None:
         if _is_batch_array(value, self.n):
             self.entries.append((name, _flat(value, self.n)))
+            if (sink := SHAPES.get()) is not None:  # `CaptureFunctions.shapes`
+                sink[name] = tuple(int(s) for s in value.shape[1:])
 
     def layer_input(self, name: str, value) -> None:
         """A linear layer ``name`` received ``value``: it is the previous layer's T."""
@@ -369,9 +372,8 @@ def capture_nnx(
         or "outputs" (outputs of every submodule call).
       output: "softmax", "logits" or None: the "output" entry computed from the return value.
 
-    Returns:
-      OrderedDict name -> float32 array (N, d), in forward-call order, "output" last. Pure and
-      traceable: ``jax.jit(lambda s, x: capture_nnx(nnx.merge(graphdef, s), x))`` works.
+    Returns OrderedDict name -> float32 array (N, d), in forward-call order, "output" last.
+    Pure and traceable: ``jax.jit(lambda s, x: capture_nnx(nnx.merge(graphdef, s), x))``.
     """
     _check_nnx(model)
     _check_options(source, output)

@@ -25,6 +25,7 @@ import numpy as np
 
 from infoplane.estimators._base import Estimator
 from infoplane.estimators.apply import dispatch_prepared, finish_prepared, prepare
+from infoplane.estimators.channels import PerChannel
 from infoplane.estimators.validate import check_activations
 from infoplane.recording.buffer import Entry
 from infoplane.recording.placement import stack_epochs
@@ -67,7 +68,8 @@ class Estimation:
     """The estimation of one recorder: its probe sets ``{split: (x, y)}``, estimators,
     ``buffer`` (the batch size of the first compiled shape), ``shard`` (as the `Recorder`) and
     run name (the rows' ``run``). Probe contexts are prepared once per (probe set,
-    estimator, device). Failures are listed in ``errors`` (each warned about once)."""
+    estimator, device). Failures are listed in ``errors`` (each warned about once).
+    ``channels``: ``{layer: C}`` of the layers estimated channel by channel (`PerChannel`)."""
 
     def __init__(self, probes: Mapping[str, tuple[np.ndarray, np.ndarray]],
                  estimators: Sequence[Estimator], buffer: int, shard: bool | None, run: str):
@@ -80,6 +82,13 @@ class Estimation:
         self._warned: set[tuple[str, str, bool]] = set()  # (estimator, quantity, unstable)
         self._failed_kinds: set[tuple[str, str, str, str]] = set()  # warned about (`_fail`)
         self._contexts: dict[tuple[str, int, Any], Any] = {}
+        self.channels: dict[str, int] = {}
+
+    def layer_estimator(self, i: int, layer: str) -> Estimator:
+        """Estimator ``i`` as applied to ``layer``: wrapped in `PerChannel` for the layers of
+        ``channels`` (its probe context is the wrapped estimator's)."""
+        est, c = self.estimators[i], self.channels.get(layer)
+        return est if c is None else PerChannel(est, c)
 
     def context(self, split: str, i: int, device=None):
         """The prepared context of estimator ``i`` on probe set ``split`` (on ``device``)."""
@@ -136,7 +145,8 @@ class Estimation:
             stats, finite = _layer_summary(stacked)
             job = {"split": split, "group": group, "layer": layer, "stacked": stacked,
                    "stats": stats, "finite": finite, "estimates": []}
-            for i, est in enumerate(self.estimators):
+            for i in range(len(self.estimators)):
+                est = self.layer_estimator(i, layer)
                 try:
                     ctx = self.context(split, i, device)
                     parts = self._dispatch_stack(est, ctx, stacked, sharded=device is None)

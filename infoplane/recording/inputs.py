@@ -123,19 +123,23 @@ def check_options(source: str, output: str | None, buffer: int, name: str | None
 
 #: The `Recorder` keywords `check_settings` checks.
 SETTINGS = ("split", "flush_seconds", "image_every", "layers", "store_activations", "resume",
-            "tensorboard", "shard", "write_ahead", "apply_kwargs", "config", "hparams")
+            "tensorboard", "shard", "write_ahead", "apply_kwargs", "config", "hparams",
+            "probe_batch", "per_channel")
 
 
 def check_settings(*, split, flush_seconds, image_every, layers, store_activations, resume,
-                   tensorboard, shard, write_ahead, apply_kwargs, config, hparams) -> None:
+                   tensorboard, shard, write_ahead, apply_kwargs, config, hparams,
+                   probe_batch=None, per_channel=False) -> None:
     """The other keyword settings of a `Recorder`, each by name: ``split`` a plain name (it
     becomes part of TensorBoard tags and file rows), ``flush_seconds`` > 0 (inf: never by
-    time), ``image_every`` an integer >= 0, ``layers`` None, a predicate or a sequence of
+    time), ``image_every`` an integer >= 0, ``probe_batch`` None or an integer >= 1,
+    ``layers`` None, a predicate or a sequence of
     layer names; the flags True / False (``shard`` also None; ``write_ahead`` is checked by
     `infoplane.recording.write_ahead`), the
     mappings (``apply_kwargs``, ``config``, ``hparams``) a mapping or None. Raises a
     TypeError / ValueError naming the setting."""
-    flags = dict(store_activations=store_activations, resume=resume, tensorboard=tensorboard)
+    flags = dict(store_activations=store_activations, resume=resume, tensorboard=tensorboard,
+                 per_channel=per_channel)
     maybe_flags = dict(shard=shard)  # write_ahead: write_ahead.check_write_ahead (TypeError)
     mappings = dict(apply_kwargs=apply_kwargs, config=config, hparams=hparams)
     from infoplane.estimators.validate import check_flag, check_int
@@ -152,6 +156,9 @@ def check_settings(*, split, flush_seconds, image_every, layers, store_activatio
                          f"full), got {flush_seconds!r}.")
     check_int(image_every, "image_every", lo=0, hint="It counts recorded epochs between "
               "information-plane images (default 10; 0: only at the end).")
+    if probe_batch is not None:
+        check_int(probe_batch, "probe_batch", lo=1, hint="It is the number of probe rows per "
+                  "forward pass (None: the whole probe set up to 8192 rows, else 2048).")
     if not (layers is None or callable(layers) or (
             isinstance(layers, list | tuple) and all(isinstance(v, str) for v in layers))):
         raise TypeError(f"layers must be None (every layer), a predicate name -> bool or a "
@@ -201,6 +208,51 @@ def flat_activations(activations: Mapping[str, Any], n: int) -> dict[str, jax.Ar
             v = v.reshape(n, -1)
         acts[k] = v if v.dtype == jnp.float32 else v.astype(jnp.float32)
     return acts
+
+
+#: Per-channel runs: ``{layer: C}`` of the layers estimated channel by channel, written once
+#: the first epoch's shapes are known, so a resume (and its write-ahead recovery, whose files
+#: hold flattened maps) estimates them the same way.
+CHANNELS_FILE = "channels.json"
+
+
+def channel_counts(shapes: Mapping[str, Sequence[int]]) -> dict[str, int]:
+    """``{layer: C}`` of the layers whose per-sample ``shapes`` have more than one axis,
+    (..., C): channels last, as flax and JAX lay out conv maps. Dense layers (d,) and maps of
+    one channel are left out."""
+    return {k: int(v[-1]) for k, v in shapes.items() if len(v) > 1 and int(v[-1]) > 1}
+
+
+def save_channels(run_dir: str | None, counts: dict[str, int]) -> dict[str, int]:
+    """Write a per-channel run's channel ``counts`` (`CHANNELS_FILE`, when there is a run
+    directory) and return them."""
+    if run_dir is not None:
+        from infoplane.store.atomic import write_json
+
+        write_json(os.path.join(run_dir, CHANNELS_FILE), counts)
+    return counts
+
+
+def load_channels(run_dir: str) -> dict[str, int] | None:
+    """The channel counts a per-channel run wrote (`CHANNELS_FILE`), or None."""
+    import json
+
+    path = os.path.join(run_dir, CHANNELS_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if not isinstance(data, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                for v in data.values()):
+            raise ValueError("not a mapping layer -> channel count")
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{path}: unreadable channel counts of the per-channel run ({err}); "
+                         "delete the file to have them read again from the next recorded "
+                         "epoch (epochs recovered from pending/ are then estimated flat)."
+                         ) from None
+    return {str(k): int(v) for k, v in data.items()}
 
 
 def default_hparams(estimators: Sequence[Estimator], source: str, output: str | None,

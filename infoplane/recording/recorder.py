@@ -75,21 +75,25 @@ from typing import Any
 import jax
 import numpy as np
 
+from infoplane.recording import plan as _plan
 from infoplane.recording import write_ahead as _wal
 from infoplane.recording.buffer import Buffer, Entry
 from infoplane.recording.estimation import Estimation
-from infoplane.recording.forward import CaptureFunctions
+from infoplane.recording.forward import CaptureFunctions, batched_forward, probe_batch_size
 from infoplane.recording.inputs import (
     DEFAULT_ESTIMATORS,
     SETTINGS,
+    channel_counts,
     check_int,
     check_options,
     check_settings,
     default_hparams,
     describe,
     flat_activations,
+    load_channels,
     probe_sets,
     resolve_estimators,
+    save_channels,
 )
 from infoplane.recording.outputs import Callback, Outputs, RowTables, RunFiles
 from infoplane.recording.placement import placement
@@ -151,6 +155,14 @@ class Recorder(RowTables):
       shard: None (default): with several local devices, spread the layers over them (or,
         with fewer layers than devices, shard each call's epochs axis); True/False: as
         `infoplane.estimate_epochs` (shard the epochs axis / one device).
+      probe_batch: probe rows per forward pass of `record` (an integer >= 1). None
+        (default): the whole probe set in one call up to 8192 rows, else 2048 rows at a time
+        (`infoplane.recording.forward.batched_forward`): the forward pass's intermediate maps
+        of a 10 000-image probe need not fit on the device at once.
+      per_channel: estimate every layer with more than two axes (conv maps (N, H, W, C),
+        channels last) channel by channel (`infoplane.PerChannel`): the result row is the
+        mean over channels (``per_channel: "mean"`` in its params), each channel's value is
+        in ``aux.csv``. False (default): conv maps are estimated flattened (N, H·W·C).
     """
 
     def __init__(
@@ -165,6 +177,7 @@ class Recorder(RowTables):
         on_diagnostics: Callback = None, on_aux: Callback = None, resume: bool = False,
         shard: bool | None = None, tensorboard: bool = True, image_every: int = 10,
         hparams: Mapping[str, Any] | None = None, write_ahead: bool | None = None,
+        probe_batch: int | None = None, per_channel: bool = False,
     ):
         check_options(source, output, buffer, name)
         check_settings(**{k: v for k, v in locals().items() if k in SETTINGS})  # by name
@@ -178,7 +191,7 @@ class Recorder(RowTables):
         self.buffer = int(buffer)
         self.flush_seconds = float(flush_seconds)
         self.apply_kwargs = dict(apply_kwargs or {})
-        self.shard = shard
+        self.shard, self.probe_batch, self.per_channel = shard, probe_batch, per_channel
         self.on_results, self.on_metrics = on_results, on_metrics
         self.on_diagnostics, self.on_aux = on_diagnostics, on_aux
         self.ceilings = {split: _ceilings(px, py) for split, (px, py) in self.probes.items()}
@@ -212,6 +225,8 @@ class Recorder(RowTables):
         self._out = Outputs(files)
         self._store, self._resumed = files.store, files.resumed
         try:  # a failure here releases the files and the run directory's lock
+            if per_channel and resume:
+                self._estimation.channels = load_channels(self.run_dir) or {}
             if tensorboard:
                 if hparams is None:  # the recorder's settings, then the scalars of config
                     hparams = default_hparams(self.estimators, source, output, config)
@@ -227,8 +242,9 @@ class Recorder(RowTables):
 
     def describe(self) -> dict:
         """The recorder's settings as JSON-serialisable data (written to ``config.json``)."""
-        return describe(self.name, self.estimators, self.probes, self.ceilings, self.layers,
-                        self.source, self.output, self.schedule, self.buffer)
+        return {**describe(self.name, self.estimators, self.probes, self.ceilings, self.layers,
+                           self.source, self.output, self.schedule, self.buffer),
+                "probe_batch": self.probe_batch, "per_channel": self.per_channel}
 
     def _recover_pending(self) -> list[tuple[int, str, int]]:
         """Estimate the epochs a killed process left in ``pending/`` (the write-ahead log) and
@@ -251,19 +267,21 @@ class Recorder(RowTables):
     def capture(self, model, params=None) -> dict[str, dict[str, jax.Array]]:
         """Every probe set's layers: ``{split: {layer: (N, d) float32}}`` (on device)."""
         fn, state = self._capture(model, params)
-        return {split: fn(state, px) for split, (px, _) in self.probes.items()}
+        return {split: batched_forward(fn, state, px, probe_batch_size(self.probe_batch, len(px)))
+                for split, (px, _) in self.probes.items()}
+
+    def plan(self, model, params=None, *, epochs: int | None = None, rate: float | None = None):
+        """A `RecordingPlan` of recording ``model``: print it (`recorder_plan`)."""
+        return _plan.recorder_plan(self, model, params, epochs=epochs, rate=rate)
 
     def record(self, epoch: int, model, params=None, *, seed: int = 0) -> bool:
         """Record ``model`` after ``epoch`` on every probe set, if the schedule includes it.
-
         nnx: ``record(epoch, model)``; linen: ``record(epoch, module, params)`` (params: the
         variables dict or the params tree). ``seed`` labels the series of one of several
-        training runs sharing this recorder. Returns True when the epoch was recorded; False
-        when the schedule skips it or (on resume) it is already in ``results.csv`` or was
-        recovered from ``pending/``. With ``write_ahead`` the epoch's activations are on disk
-        when this returns.
-        Recording the same (seed, epoch) twice is an error.
-        """
+        training runs sharing this recorder. True when recorded; False when the schedule skips
+        it or (resume) it is in ``results.csv`` or was recovered from ``pending/``. With
+        ``write_ahead`` its activations are on disk on return. Recording a (seed, epoch) twice
+        is an error."""
         if self._closed:
             raise RuntimeError("this Recorder is closed; create a new one (or resume=True).")
         epoch, seed = check_int(epoch, "epoch"), check_int(seed, "seed")
@@ -277,6 +295,8 @@ class Recorder(RowTables):
                 f"epoch {epoch} of seed {seed} was already recorded; each (seed, epoch) is "
                 "recorded once (pass seed=... to record several training runs)."
             )
+        if self.per_channel and self.layer_names is None:
+            self._learn_channels(self._capture.shapes(model, params, self.probes[keys[0][1]][0]))
         t0 = time.perf_counter()
         captured = self.capture(model, params)
         self.seconds["capture"] += time.perf_counter() - t0
@@ -287,12 +307,10 @@ class Recorder(RowTables):
 
     def add(self, epoch: int, activations: Mapping[str, Any], *, split: str | None = None,
             seed: int = 0) -> None:
-        """Buffer already computed activations ``{layer: (N, ...)}`` of one probe set.
-
-        For custom capture (e.g. several seeds trained together with vmap) and for re-estimating
+        """Buffer already computed activations ``{layer: (N, ...)}`` of one probe set: for
+        custom capture (e.g. several seeds trained together with vmap) and for re-estimating
         stored activations. ``split`` defaults to the first probe set. With ``write_ahead``
-        they are written to ``pending/`` before this returns.
-        """
+        they are written to ``pending/`` before this returns."""
         split = next(iter(self.probes)) if split is None else split
         acts = self._checked(split, activations)
         key = (int(seed), split, int(epoch))
@@ -306,6 +324,10 @@ class Recorder(RowTables):
         if self._buffer.add(Entry(*key, acts, pending=pending), self.flush_seconds):
             self.flush()
 
+    def _learn_channels(self, shapes: Mapping[str, Sequence[int]]) -> None:
+        if self.per_channel and not self._estimation.channels:  # the first epoch's shapes
+            self._estimation.channels = save_channels(self.run_dir, channel_counts(shapes))
+
     def _checked(self, split: str, activations: Mapping[str, Any]) -> dict[str, jax.Array]:
         """``{layer: (N, d) float32}`` of one probe set's activations; the first call fixes the
         layer names and widths, later ones must have the same layers."""
@@ -314,6 +336,8 @@ class Recorder(RowTables):
         acts = flat_activations(activations, self.probes[split][1].shape[0])
         names = tuple(acts)
         if self.layer_names is None:
+            self._learn_channels({k: tuple(getattr(v, "shape", (0,)))[1:]
+                                  for k, v in activations.items()})
             self.layer_names = names
             self._widths = {k: int(v.shape[1]) for k, v in acts.items()}
         elif names != self.layer_names:
@@ -344,12 +368,10 @@ class Recorder(RowTables):
         return placement(self.layer_names or (), self._widths, self.shard)
 
     def flush(self) -> list[dict]:
-        """Estimate every buffered epoch now; write and return the new rows.
-
-        Every (probe set, layer, estimator) computation is dispatched first, without waiting,
-        so they overlap on the available devices; then the results are collected in order
-        (hash collisions recomputed, failures reported per estimator and layer).
-        """
+        """Estimate every buffered epoch now; write and return the new rows. Every (probe set,
+        layer, estimator) computation is dispatched first, without waiting, so they overlap on
+        the devices; then the results are collected in order (hash collisions recomputed,
+        failures reported per estimator and layer)."""
         entries = self._buffer.take()
         if not entries:
             return []

@@ -14,6 +14,8 @@ Modules:
 - `results`: the `~infoplane.store.results.Results` table, `load_results`, `concat`;
 - `activations`: the opt-in `~infoplane.store.activations.ActivationStore` (also the format of
   the recorder's write-ahead log ``pending/``);
+- `scan`: the whole ``activations/`` checked against its layout (which any framework can
+  write) from the array headers, before anything is estimated;
 - `config`: ``config.json`` (a damaged one is a ValueError naming it);
 - `lock`: one writer per run directory (``fcntl.flock`` on ``<run_dir>/.lock``).
 

@@ -16,7 +16,9 @@ A run directory ``runs/<name>/`` is a stable contract::
       checkpoints/            orbax checkpoints of the training state (`infoplane run --resume`)
       figures/                written by ``infoplane plot``
       results.csv             one row per (seed, split, epoch, layer, estimator): see below
-      activations/            optional (`ActivationStore`): recorded layers, for re-estimation
+      activations/            optional (`ActivationStore`): recorded layers, for re-estimation;
+                              any framework can write it (below), and it is all that
+                              ``infoplane estimate`` needs
         probe-<split>.npz           x (float32, shape as given), y (int64, (N,))
         <split>/seed<seed>/epoch<epoch:07d>.npz    one array per layer, see below
       pending/                while a `Recorder` buffers epochs (write-ahead): each buffered
@@ -42,12 +44,46 @@ params); when a key appears twice, `load_results` keeps the last row and warns.
 ``metrics.csv``, ``diagnostics.csv``, ``aux.csv`` and ``failures.csv`` follow the same rules
 with their own columns (`infoplane.store.tables`).
 
-Activation files (``.npz``, uncompressed unless ``ActivationStore(compress=True)``):
+Activation files (``.npz``, uncompressed unless ``ActivationStore(compress=True)``), as
+infoplane writes them:
 
 - ``__layers__``: 1-D unicode array of the layer names, in layer order (any characters,
   ``.`` and ``#`` included);
 - ``layer_0``, ``layer_1``, ...: the arrays of those layers, as given: (N, d) or (N, H, W, C);
 - ``__meta__``: 0-d unicode array, a JSON object {"format": 1, "seed", "split", "epoch"}.
+
+Activations from other frameworks (PyTorch hooks, TensorFlow, NumPy), the minimal layout::
+
+    <dir>/activations/
+      probe-<split>.npz                     np.savez(path, x=x, y=y)
+      <split>/seed<seed>/epoch<epoch>.npz   np.savez(path, **{layer_name: array, ...})
+
+- ``<split>``: a plain name (train, val, test, ...; no ``/``, not starting with ``.``); every
+  split with epoch files needs its ``probe-<split>.npz``. ``<seed>``: an integer without
+  leading zeros (``seed0``, ``seed12``, ``seed-1``). ``<epoch>``: an integer >= 0, padded or
+  not (``epoch3.npz`` and ``epoch0000003.npz`` are both epoch 3; both at once is an error).
+- probe file: ``x`` (N, ...) the probe inputs, any real dtype (estimators that use X see it
+  flattened, as float32; repeated rows count as one input), ``y`` (N,) integer class labels
+  (integer-valued floats are accepted).
+- epoch file without ``__layers__``: every array is a layer, named by its key, in the file's
+  order (``np.savez`` keeps keyword order); keys starting with ``__`` are reserved. Each
+  layer is real numbers (bool, int or float of any width; estimated as float32) of shape
+  (N, ...) with N = len(y) and its rows in the probe's order; (N,) is one unit, and
+  anything else is flattened per sample in C order, so conv maps (N, C, H, W) and
+  (N, H, W, C) both become (N, C*H*W): the same units in another order, on which binning
+  and KDE (distances, row states) give the same value (tested).
+- Within a split, every epoch file (all seeds) holds the same layers (order: that of its
+  first file, by seed and epoch) with the same per-sample shapes.
+- ``__meta__`` (the format marker) is optional: a plain file needs none; one that has it
+  must hold a JSON object whose ``format``, if given, is 1 (another is refused: written by a
+  newer infoplane).
+- Nothing else is needed: no ``config.json``; ``infoplane estimate`` creates results.csv,
+  aux.csv and failures.csv. Before estimating, the whole store is checked from the .npy
+  headers (`infoplane.store.scan`): a file that breaks these rules (wrong N, non-numeric or
+  object dtype, missing probe or labels, changed layers or shapes, damaged) is an error
+  naming it, and nothing is estimated; files and directories with other names are ignored
+  with a warning; hidden ones (``.*``) silently. Non-finite values are no layout error: the
+  estimates of that layer and epoch fail and are written to failures.csv.
 
 Every activation file (and ``config.json``) is written to a temporary file in the same
 directory and moved into place with ``os.replace``, so a killed run never leaves a
