@@ -61,9 +61,10 @@ PUBLIC_MODULES = {
                               'RESULT_KEYS', 'TensorBoardLogger', 'dashboard_tag',
                               'estimator_label', 'json_safe', 'layer_dir_name',
                               'masked_crc32c'],
-    "infoplane.datasets": ['N_BITS', 'icosahedron_vertices', 'load_digits', 'load_npz',
-                           'load_var_u', 'tishby_dataset', 'tishby_function',
-                           'train_test_split'],
+    "infoplane.datasets": ['N_BITS', 'TrainTest', 'icosahedron_vertices', 'load_cifar10',
+                           'load_digits', 'load_fashion_mnist', 'load_mnist', 'load_mnist1d',
+                           'load_npz', 'load_var_u', 'read_idx', 'safe_unpickle',
+                           'tishby_dataset', 'tishby_function', 'train_test_split'],
 }
 PLOT_ALL = ['Ceilings', 'axis_label', 'epoch_norm', 'estimator_panel', 'information_curves',
             'information_plane', 'load_ceilings', 'render_png', 'save']

@@ -41,7 +41,11 @@ def add_parser(sub) -> None:
             "examples: infoplane run;  infoplane run --preset tishby-relu --seeds 3 "
             "--estimators binning,kde --name relu;  infoplane run --preset digits-cnn;  "
             "infoplane run --preset data --data mine.npz;  infoplane run --preset tishby-tanh "
-            "--data var_u.mat --seeds 5;  infoplane run --resume runs/relu"
+            "--data var_u.mat --seeds 5;  infoplane run --preset mnist-cnn --data ~/mnist;  "
+            "infoplane run --preset mnist-cnn --data ~/mnist --limit 1000 --epochs 5 (a "
+            "reduced run for a CPU);  infoplane run --preset cifar-cnn --data "
+            "~/cifar-10-batches-py;  infoplane run --preset mnist1d-mlp;  "
+            "infoplane run --resume runs/relu"
         ),
     )
     run.add_argument("--preset", default=None,
@@ -52,15 +56,18 @@ def add_parser(sub) -> None:
     run.add_argument("--points", type=int, default=None,
                      help="number of log-spaced epochs to record, from 0 (before training) to "
                      "EPOCHS; rounding may merge a few early ones (default: the preset's, 20)")
-    run.add_argument("--schedule", default="log",
+    run.add_argument("--schedule", default=None,
                      help="which epochs to record: 'log' (log-spaced, --points of them), 'every' "
-                     "(every epoch) or a comma-separated list of epochs (default: %(default)s)")
-    run.add_argument("--estimators", default=",".join(DEFAULT_ESTIMATORS),
+                     "(every epoch) or a comma-separated list of epochs (default: the "
+                     "preset's: every for mnist-cnn, log for the others)")
+    own = "; ".join(f"{p.name}: {','.join(p.estimators)}" for p in PRESETS.values()
+                    if p.estimators is not None)
+    run.add_argument("--estimators", default=None,
                      help=f"comma-separated estimators from: {', '.join(NAMES)}, each a name "
                      "(default parameters) or a spec with parameters, e.g. 'kde(sigma2=0.01)' "
                      "or \"compressed(noise='absolute', dim=3)\" (quote the list in the "
                      "shell); every parameter is recorded in the params column of results.csv "
-                     "(default: %(default)s)")
+                     f"(default: {','.join(DEFAULT_ESTIMATORS)}; {own})")
     costly = costly_help()
     run.add_argument("--subsample", type=int, default=None,
                      help="the costly estimators (compressed, dsmi) see a stratified subset of "
@@ -74,12 +81,21 @@ def add_parser(sub) -> None:
                      "trained together with jax.vmap; the split is drawn with the first "
                      "(default: %(default)s)")
     run.add_argument("--data", default=None,
-                     help="a data file: for --preset data an .npz with arrays x (N, ...) and "
-                     "y (N,); for --preset tishby-tanh / tishby-relu the original var_u.mat "
-                     "of Shwartz-Ziv & Tishby (your own copy) or an .npz of vectors, trained "
-                     "with the preset's 12-10-7-5-4-3-2 network instead of the generated task. "
+                     help="your data (nothing is downloaded): for --preset data an .npz with "
+                     "arrays x (N, ...) and y (N,); for --preset tishby-tanh / tishby-relu the "
+                     "original var_u.mat of Shwartz-Ziv & Tishby (your own copy) or an .npz of "
+                     "vectors, trained with the preset's 12-10-7-5-4-3-2 network instead of "
+                     "the generated task; for --preset mnist-cnn (needed) a directory holding "
+                     "the four MNIST or Fashion-MNIST IDX files (train-images-idx3-ubyte, "
+                     "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, "
+                     "each gzipped or not) or Keras's mnist.npz; for --preset cifar-cnn "
+                     "(needed) the cifar-10-batches-py directory of the python batches. "
                      "Given without --preset: a .mat file selects tishby-tanh, an .npz the "
                      "data preset")
+    run.add_argument("--limit", type=int, default=None, metavar="N",
+                     help="use only the first N training and the first N test samples: a "
+                     "reduced run, e.g. --limit 1000 for mnist-cnn or cifar-cnn on a CPU "
+                     "(default: all; recorded in config.json)")
     run.add_argument("--logdir", default="runs",
                      help="directory that holds the run directories (default: %(default)s)")
     run.add_argument("--name", default=None,
@@ -133,8 +149,8 @@ def parse_seeds(args) -> list[int]:
     return seeds
 
 
-def parse_schedule(spec: str):
-    if spec in ("log", "every"):
+def parse_schedule(spec: str | None):
+    if spec is None or spec in ("log", "every"):
         return spec
     try:
         epochs = [int(v) for v in spec.split(",") if v.strip()]
@@ -156,13 +172,14 @@ def check_args(args) -> list[str]:
     if args.preset not in PRESETS:
         raise UsageError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
     preset = PRESETS[args.preset]
-    if args.preset == "data" and args.data is None:
-        raise UsageError("--preset data needs --data FILE.npz (arrays x and y)")
-    if args.data is not None and preset.data not in ("file", "tishby"):
-        raise UsageError(
-            f"--preset {args.preset} trains on its own built-in data and takes no --data; use "
-            "--preset data for your .npz file, or --preset tishby-tanh for var_u.mat"
-        )
+    from infoplane.experiments.presets import data_problem, preset_estimators
+
+    problem = data_problem(preset, args.data)
+    if problem:
+        raise UsageError(problem.replace(" (data= in Python)", ""))
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1 (samples kept of each split), got "
+                         f"{args.limit}")
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     if args.points is not None and args.points < 2:
@@ -184,6 +201,8 @@ def check_args(args) -> list[str]:
     if os.path.exists(args.logdir) and not os.path.isdir(args.logdir):
         raise UsageError(f"--logdir {args.logdir!r} is a file, not a directory; pass the "
                          "directory that holds the run directories (default: runs)")
+    if args.estimators is None:
+        args.estimators = ",".join(preset_estimators(preset))
     return parse_estimators(args.estimators)
 
 
@@ -229,7 +248,7 @@ def cmd_run(args) -> int:
             estimators=est_names, seeds=seeds, data=args.data, logdir=args.logdir, name=name,
             store_activations=args.store_activations, subsample=args.subsample,
             buffer=args.buffer, log=log, progress=bar, argv=args.argv,
-            tensorboard=args.tensorboard, image_every=args.image_every,
+            tensorboard=args.tensorboard, image_every=args.image_every, limit=args.limit,
         )
     except (FileNotFoundError, FileExistsError, KeyError, ValueError,
             RunDirectoryLocked) as err:

@@ -1,10 +1,13 @@
 """Probe datasets: the Shwartz-Ziv--Tishby 12-bit task (generated), a loader for the original
 ``var_u.mat``, scikit-learn's bundled handwritten digits, a user's ``.npz`` file, and a seeded
-train/test split.
+train/test split; and, from `infoplane.experiments.loaders`, the real datasets with their own
+train/test splits: MNIST / Fashion-MNIST (`load_mnist`, `load_fashion_mnist`: IDX files or
+mnist.npz), CIFAR-10 (`load_cifar10`: the python batches, unpickled safely) and MNIST-1D
+(`load_mnist1d`, generated).
 
-Nothing here downloads anything: `tishby_dataset` is generated in closed form, `load_digits`
-reads the copy shipped inside scikit-learn, and `load_var_u` / `load_npz` read files the user
-already has.
+Nothing here downloads anything: `tishby_dataset` and `load_mnist1d` are generated,
+`load_digits` reads the copy shipped inside scikit-learn, and the other loaders read files the
+user already has.
 """
 
 from __future__ import annotations
@@ -14,11 +17,28 @@ import os
 
 import numpy as np
 
+from infoplane.experiments.loaders import (
+    TrainTest,
+    load_cifar10,
+    load_fashion_mnist,
+    load_mnist,
+    load_mnist1d,
+    read_idx,
+    safe_unpickle,
+)
+
 __all__ = [
+    "TrainTest",
     "icosahedron_vertices",
+    "load_cifar10",
     "load_digits",
+    "load_fashion_mnist",
+    "load_mnist",
+    "load_mnist1d",
     "load_npz",
     "load_var_u",
+    "read_idx",
+    "safe_unpickle",
     "tishby_dataset",
     "tishby_function",
     "train_test_split",

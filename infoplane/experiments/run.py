@@ -33,7 +33,6 @@ import numpy as np
 import optax
 
 from infoplane.estimators import from_spec, to_spec
-from infoplane.experiments import datasets
 from infoplane.experiments.checkpoints import (
     checkpoint_manager,
     prepare_resume,
@@ -41,12 +40,13 @@ from infoplane.experiments.checkpoints import (
 )
 from infoplane.experiments.checkpoints import save as save_checkpoint
 from infoplane.experiments.presets import (
-    DEFAULT_ESTIMATORS,
     LEGACY_DEFAULT_ESTIMATORS,
     Preset,
+    PresetData,
     check_preset,
     default_estimators,
-    load_preset_data,
+    preset_data,
+    preset_estimators,
 )
 from infoplane.experiments.training import seed_model
 from infoplane.experiments.training import trainer as make_trainer
@@ -118,14 +118,17 @@ def run_experiment(
     argv: Sequence[str] | None = None,
     tensorboard: bool = True,
     image_every: int = 5,
+    limit: int | None = None,
 ) -> RunSummary:
     """Train a preset for every seed (together, vmapped) and record its information plane.
 
     Args:
       preset: a name in `PRESETS`. epochs/points: training epochs and recorded log-spaced
-        points (preset defaults when None). schedule: "log" (default), "every" (every epoch),
-        or an explicit list of epochs in [0, epochs] (0 = before training).
-      estimators: names or instances (default: `DEFAULT_ESTIMATORS`); the costly ones named
+        points (preset defaults when None). schedule: "log", "every" (every epoch), or an
+        explicit list of epochs in [0, epochs] (0 = before training); None: the preset's
+        (``"every"`` for mnist-cnn, else ``"log"``).
+      estimators: names or instances (default: the preset's, `preset_estimators`, for most
+        presets `DEFAULT_ESTIMATORS`); the costly ones named
         here are subsampled (``subsample`` rows; None: `COSTLY` sizes; 0: never), see
         `default_estimators`.
       seeds: a count N (seeds 0..N-1, the meaning of ``--seeds N``; default 1: seed 0) or a
@@ -136,6 +139,11 @@ def run_experiment(
         For the ``tishby-*`` presets (optional): the original ``var_u.mat`` of Shwartz-Ziv &
         Tishby (your own copy, `infoplane.datasets.load_var_u`) or an ``.npz`` of vectors,
         trained with the preset's own 12-10-7-5-4-3-2 network instead of the generated task.
+        For mnist-cnn (required): the directory of the four MNIST / Fashion-MNIST IDX files
+        (gzipped or not) or mnist.npz; for cifar-cnn (required): the directory of the CIFAR-10
+        python batches (`infoplane.experiments.loaders`). mnist1d-mlp and digits-cnn take none.
+      limit: use only the first ``limit`` training and ``limit`` test samples (None: all), a
+        reduced run (e.g. mnist-cnn on a CPU); recorded in config.json, kept by a resume.
       logdir/name: the run directory (logdir None: nothing written, no checkpoints).
       store_activations: keep the recorded activations for ``infoplane estimate``.
       tensorboard: write TensorBoard event files into the run directory; image_every: the
@@ -155,7 +163,8 @@ def run_experiment(
     if points < 2:
         raise ValueError(f"points must be at least 2, got {points}.")
     seeds = _parse_seeds(seeds)
-    if schedule is None or schedule == "log":
+    schedule = p.schedule if schedule is None else schedule
+    if schedule == "log":
         sched = Schedule.log_spaced(epochs, points)
     elif schedule == "every":
         sched = Schedule()
@@ -165,7 +174,7 @@ def run_experiment(
             raise ValueError(f"schedule epochs must lie in [0, {epochs}], got {sched.epochs[-1]}.")
     if buffer is None:
         buffer = 16 if schedule == "every" else 1
-    x, y = load_preset_data(p, data)
+    pdata = preset_data(p, data, seed=seeds[0], limit=limit)
     config = {
         "command": "run",
         "preset": p.name,
@@ -178,12 +187,13 @@ def run_experiment(
         "store_activations": bool(store_activations),
         "tensorboard": bool(tensorboard),
         "image_every": int(image_every),
+        "limit": None if limit is None else int(limit),
         "estimator_names": None if estimators is None else _estimator_specs(estimators),
         "versions": _versions(),
         "argv": list(argv or []),
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
     }
-    return _run(p, x, y, sched, epochs, seeds, estimators, logdir, name, store_activations,
+    return _run(p, pdata, sched, epochs, seeds, estimators, logdir, name, store_activations,
                 subsample, buffer, config, log, progress, on_results, on_metrics, resume=False)
 
 
@@ -223,7 +233,8 @@ def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
         )
     p = Preset(**{k: tuple(v) if isinstance(v, list) else v
                   for k, v in config["preset_settings"].items()})
-    x, y = load_preset_data(p, config.get("data"))
+    pdata = preset_data(p, config.get("data"), seed=int(config["seeds"][0]),
+                        limit=config.get("limit"))
     sched = Schedule(**{k: tuple(v) if isinstance(v, list) else v
                         for k, v in config["schedule_object"].items()})
     logdir, name = os.path.split(os.path.normpath(run_dir))
@@ -232,7 +243,7 @@ def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
     # uses as they are; runs made before estimator_specs existed go by their names
     estimators = ([from_spec(s) for s in specs] if specs else
                   config["estimator_names"] or LEGACY_DEFAULT_ESTIMATORS)
-    return _run(p, x, y, sched, config["epochs"], tuple(config["seeds"]), estimators, logdir,
+    return _run(p, pdata, sched, config["epochs"], tuple(config["seeds"]), estimators, logdir,
                 name, config["store_activations"],
                 config["subsample"], config["buffer"], config, log, progress, on_results,
                 on_metrics, resume=True)
@@ -256,30 +267,31 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
-def _run(p: Preset, x, y, sched: Schedule, epochs: int, seeds: tuple[int, ...], estimators,
-         logdir, name, store_activations, subsample, buffer, config, log, progress,
+def _run(p: Preset, data: PresetData, sched: Schedule, epochs: int, seeds: tuple[int, ...],
+         estimators, logdir, name, store_activations, subsample, buffer, config, log, progress,
          on_results, on_metrics, *, resume: bool) -> RunSummary:
     log = log or (lambda _m: None)
     t_start = time.perf_counter()
-    train_idx, test_idx = datasets.train_test_split(len(y), p.train_fraction, seeds[0])
-    if p.probe == "all":
-        probes = {"x": x, "y": y, "split": "all", "test": None}
-    else:
-        probes = {"x": x[train_idx], "y": y[train_idx], "split": "train",
-                  "test": (x[test_idx], y[test_idx])}
+    probes = {"x": data.probe[0], "y": data.probe[1], "split": data.split,
+              "test": data.probe_test}
     n_probe = len(probes["y"])
     ests = [
         default_estimators([e], n_probe, subsample)[0] if isinstance(e, str) else e
-        for e in (DEFAULT_ESTIMATORS if estimators is None else estimators)
+        for e in (preset_estimators(p) if estimators is None else estimators)
     ]
     # the resolved estimators, as specs: what --resume rebuilds (None: one has no spec)
     config = {**config, "estimator_specs": _estimator_specs(ests)}
-    n_classes = int(np.max(y)) + 1
+    n_classes = data.n_classes
     name = name or f"{p.name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     config = {**config, "run": name, "schedule_object": dataclasses.asdict(sched),
-              "buffer": buffer, "n_classes": n_classes, "train_size": int(len(train_idx)),
-              "test_size": int(len(test_idx))}
-    trainer = make_trainer(p, tuple(x.shape), n_classes, len(train_idx))
+              "buffer": buffer, "n_classes": n_classes, "train_size": int(len(data.train[1])),
+              "test_size": int(len(data.test[1]))}
+    n_train = len(data.train[1])
+    # a training set smaller than one minibatch (a --limit run) is one batch of its own size:
+    # the same updates as the padded batch (padding is masked out), without computing the
+    # padding (1024 - 20 images of mnist-cnn)
+    p_train = p if n_train >= p.batch_size else dataclasses.replace(p, batch_size=n_train)
+    trainer = make_trainer(p_train, tuple(data.train[0].shape), n_classes, n_train)
     pairs = [jax.random.split(jax.random.key(s)) for s in seeds]  # (shuffling, init) per seed
     keys, init_keys = jnp.stack([k[0] for k in pairs]), jnp.stack([k[1] for k in pairs])
     params = trainer.init(init_keys)
@@ -309,8 +321,8 @@ def _run(p: Preset, x, y, sched: Schedule, epochs: int, seeds: tuple[int, ...], 
             log(f"resuming {run_dir} after epoch {resumed_from}" if resumed_from is not None
                 else f"no checkpoint in {run_dir}: starting from epoch 0")
         _reestimate_lost(recorder, run_dir, lost, log)
-        return _train(p, x, y, train_idx, test_idx, trainer, state, recorder, sched, epochs,
-                      seeds, resumed_from, config, log, progress, t_start)
+        return _train(data, trainer, state, recorder, sched, epochs, seeds, resumed_from,
+                      config, log, progress, t_start)
     finally:
         if lock is not None:
             lock.release()
@@ -343,12 +355,12 @@ def _reestimate_lost(recorder: Recorder, run_dir, lost, log) -> None:
         recorder.flush()
 
 
-def _train(p, x, y, train_idx, test_idx, trainer, state, recorder, sched, epochs, seeds,
-           resumed_from, config, log, progress, t_start) -> RunSummary:
+def _train(data: PresetData, trainer, state, recorder, sched, epochs, seeds, resumed_from,
+           config, log, progress, t_start) -> RunSummary:
     """Train from the epoch after ``resumed_from`` (None: from 0) to ``epochs``, recording the
     scheduled epochs and checkpointing once their rows are on disk."""
-    x_train, y_train = jnp.asarray(x[train_idx]), jnp.asarray(y[train_idx])
-    x_test, y_test = jnp.asarray(x[test_idx]), jnp.asarray(y[test_idx])
+    x_train, y_train = jnp.asarray(data.train[0]), jnp.asarray(data.train[1])
+    x_test, y_test = jnp.asarray(data.test[0]), jnp.asarray(data.test[1])
     mgr = checkpoint_manager(recorder.run_dir) if recorder.run_dir else None
     start = 0 if resumed_from is None else resumed_from + 1
     params, opt_state = state["params"], state["opt_state"]
@@ -381,7 +393,7 @@ def _train(p, x, y, train_idx, test_idx, trainer, state, recorder, sched, epochs
         report = e > 0 and (e % report_every == 0 or e == epochs)
         if e in sched or report:
             tr = trainer.evaluate(params, x_train, y_train)
-            te = trainer.evaluate(params, x_test, y_test) if len(test_idx) else None
+            te = trainer.evaluate(params, x_test, y_test) if len(data.test[1]) else None
             for s_i, s in enumerate(seeds):
                 m = {"train_acc": float(tr[0][s_i]), "train_loss": float(tr[1][s_i])}
                 if te is not None:
