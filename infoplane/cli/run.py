@@ -113,6 +113,12 @@ def add_parser(sub) -> None:
                      "every, about twice the throughput). A killed run loses at most the epoch "
                      "in flight either way: buffered epochs wait in RUN_DIR/pending/ and "
                      "--resume estimates them first")
+    run.add_argument("--per-channel", action="store_true",
+                     help="estimate conv layers channel by channel (results: the mean over "
+                     "channels; aux.csv: each channel) instead of on the flattened map")
+    run.add_argument("--probe-batch", type=int, default=None, metavar="ROWS",
+                     help="probe rows per forward pass when recording (default: the whole "
+                     "probe up to 8192 rows, else 2048)")
     run.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                      help="do not write TensorBoard event files into the run directory")
     run.add_argument("--image-every", type=int, default=5,
@@ -177,6 +183,9 @@ def check_args(args) -> list[str]:
     problem = data_problem(preset, args.data)
     if problem:
         raise UsageError(problem.replace(" (data= in Python)", ""))
+    if args.probe_batch is not None and args.probe_batch < 1:
+        raise UsageError(f"--probe-batch must be at least 1 (rows per forward pass), got "
+                         f"{args.probe_batch}")
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1 (samples kept of each split), got "
                          f"{args.limit}")
@@ -249,6 +258,7 @@ def cmd_run(args) -> int:
             store_activations=args.store_activations, subsample=args.subsample,
             buffer=args.buffer, log=log, progress=bar, argv=args.argv,
             tensorboard=args.tensorboard, image_every=args.image_every, limit=args.limit,
+            per_channel=args.per_channel, probe_batch=args.probe_batch,
         )
     except (FileNotFoundError, FileExistsError, KeyError, ValueError,
             RunDirectoryLocked) as err:

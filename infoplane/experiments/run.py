@@ -119,6 +119,8 @@ def run_experiment(
     tensorboard: bool = True,
     image_every: int = 5,
     limit: int | None = None,
+    per_channel: bool = False,
+    probe_batch: int | None = None,
 ) -> RunSummary:
     """Train a preset for every seed (together, vmapped) and record its information plane.
 
@@ -144,6 +146,9 @@ def run_experiment(
         python batches (`infoplane.experiments.loaders`). mnist1d-mlp and digits-cnn take none.
       limit: use only the first ``limit`` training and ``limit`` test samples (None: all), a
         reduced run (e.g. mnist-cnn on a CPU); recorded in config.json, kept by a resume.
+      per_channel: conv maps estimated channel by channel (`infoplane.PerChannel`: the mean
+        in results, every channel in aux) instead of flattened; probe_batch: probe rows per
+        forward pass (None: `infoplane.Recorder`'s default). Both kept by a resume.
       logdir/name: the run directory (logdir None: nothing written, no checkpoints).
       store_activations: keep the recorded activations for ``infoplane estimate``.
       tensorboard: write TensorBoard event files into the run directory; image_every: the
@@ -188,6 +193,8 @@ def run_experiment(
         "tensorboard": bool(tensorboard),
         "image_every": int(image_every),
         "limit": None if limit is None else int(limit),
+        "per_channel": bool(per_channel),
+        "probe_batch": None if probe_batch is None else int(probe_batch),
         "estimator_names": None if estimators is None else _estimator_specs(estimators),
         "versions": _versions(),
         "argv": list(argv or []),
@@ -316,6 +323,7 @@ def _run(p: Preset, data: PresetData, sched: Schedule, epochs: int, seeds: tuple
             store_activations=store_activations, config=config, on_results=on_results,
             on_metrics=on_metrics, resume=resume, tensorboard=config.get("tensorboard", True),
             image_every=config.get("image_every", 5), hparams=_hparams(p, config, ests),
+            per_channel=config.get("per_channel", False), probe_batch=config.get("probe_batch"),
         )
         if resume and run_dir is not None:
             log(f"resuming {run_dir} after epoch {resumed_from}" if resumed_from is not None
@@ -382,6 +390,10 @@ def _train(data: PresetData, trainer, state, recorder, sched, epochs, seeds, res
                            "keys": jax.random.key_data(keys)})
         t_ckpt += time.perf_counter() - t0
 
+    if start == 0:  # sizes and rough cost, before training (Recorder.plan)
+        plan = recorder.plan(seed_model(trainer.graphdef, params, 0), epochs=epochs + 1)
+        log(str(plan) + (f"\n  (each of the {len(seeds)} seeds records as much)"
+                         if len(seeds) > 1 else ""))
     report_every = max(1, epochs // 10)
     for e in range(start, epochs + 1):
         if e > 0:

@@ -4,6 +4,7 @@ SIGKILL."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -60,6 +61,26 @@ def test_digits_cnn_records_train_and_test():
     # of 1438 distinct images reaches log2(N) bits
     tr = res.where(split="train", layer="convs.0", epoch=2)
     assert tr["i_xt"][0] == pytest.approx(math.log2(1438), abs=0.05)
+
+
+def test_per_channel_probe_batches_and_the_plan_through_the_harness(tmp_path):
+    """run_experiment(per_channel=True, probe_batch=...) (``--per-channel --probe-batch``):
+    the plan is printed before training, conv maps get per-channel rows, dense layers stay
+    flat, and both settings are in config.json for a resume."""
+    lines = []
+    s = harness.run_experiment("digits-cnn", epochs=1, points=2, estimators=["binning"],
+                               logdir=str(tmp_path), name="pc", per_channel=True,
+                               probe_batch=500, tensorboard=False, log=lines.append)
+    text = "\n".join(lines)
+    assert "recording plan:" in text and "convs.0" in text and "8 channels" in text
+    assert text.index("recording plan:") < text.index("epoch 1/1")  # before training
+    params = {r["layer"]: json.loads(r["params"]) for r in s.recorder.results().rows()}
+    assert params["convs.0"]["per_channel"] == "mean" and "per_channel" not in params["fc"]
+    aux = {a["name"] for a in infoplane.load_aux(s.run_dir) if a["layer"] == "convs.0"}
+    assert {"channel0_i_xt", "channel7_i_ty", "n_channels"} <= aux
+    with open(os.path.join(s.run_dir, "config.json")) as f:
+        config = json.load(f)
+    assert config["per_channel"] is True and config["probe_batch"] == 500
 
 
 @pytest.mark.parametrize("shape", [(300, 5), (300, 6, 6)])
