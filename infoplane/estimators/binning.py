@@ -286,8 +286,11 @@ def _check_range(rng, wrap_below) -> tuple[float, float] | str:
 class Binning:
     """Uniform-binning estimator of I(X;T) and I(T;Y) (Shwartz-Ziv & Tishby 2017).
 
-    Cost: time O(N d + N log N) (bin, hash each row, sort), memory O(N d), compile time
-    independent of d (rows wider than 16 units are hashed in one fused reduction).
+    Cost: time O(N d c + N log N) (bin, hash each row, sort; c the comparisons per value: for
+    a fixed range those `_index_plan` picks, n_bins - 1 = 28 at the defaults and at most ~128
+    where its gather correction applies; 1 for ``range="data"`` and ``width``), memory O(N d)
+    (the bin indices), compile time independent of d (rows wider than 16 units are hashed in
+    one fused reduction; the c comparisons are unrolled, so it grows with them, not with d).
 
     Args:
       n_bins: number of equal bins, an integer in 2..65536 (default 29, i.e. the original 30

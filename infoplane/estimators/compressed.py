@@ -252,6 +252,12 @@ def _unstable(value, stderr, rel: float):
 class Compressed:
     """kNN information plane of noisy, compressed layers (Butakov et al. 2024).
 
+    Cost per call: the noisy layer's PCA (`_pca`): O(N d^2 + d^3) time, O(d^2) memory when
+    d <= min(N, 2048); O(N^2 d + N^3), O(N^2) when d > N, N <= 2048; else O(N d k q) (k = dim
+    + 10, q = 6 passes), O(N d); then one blocked kNN pass over the <= 2 dim-dimensional codes,
+    O(N^2 dim) time, O(N chunk) memory. Compile time independent of d. `prepare` (once): the
+    autoencoder, O(ae_steps ae_batch D ae_hidden) for D input features.
+
     Args:
       sigma: noise scale (default 1e-3), > 0.
       noise: "relative" (t + sigma t eps, default) or "absolute" (t + sigma eps).

@@ -95,7 +95,8 @@ class KDE:
     ``estimate_layer(probe, t)``: t (N, d) -> `Estimate`; aux also has ``sigma2`` (the variance
     used). 0 <= I_lower <= I_upper <= log N.
 
-    Cost: time O(N^2 d), memory O(chunk N) beyond the layer, compile time independent of d.
+    Cost: time O(N^2 (d + C)) (C classes), memory O(chunk N + N C) beyond the layer, compile
+    time independent of d.
     Distances are explicit differences at every width (`pairwise_sqdist(exact=True)`): a
     point's distance to itself is exactly 0 and the error is relative to each distance, so
     the bounds stay within float32 rounding of a float64 computation at any d.

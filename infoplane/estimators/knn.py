@@ -334,6 +334,10 @@ def knn_entropy(z, k: int = 5, units: str = "bits", weighted: bool | None = None
         covariance). Exact for the true entropy; helps when the scales of the coordinates differ.
       chunk: rows per distance block (memory O(N * chunk)); does not change the result.
 
+    Cost: time O(N^2 d) (brute force in row blocks), memory O(N chunk + N d), compile time
+    independent of d; ``whiten`` adds O(N d^2 + d^3) time and a (d, d) covariance, and needs
+    d < N (with d >= N the covariance is singular: a ValueError).
+
     Returns a scalar (float32). Formula and references: see the module docstring. Samples that
     coincide exactly (r = 0) make the estimate -inf: add a little noise to discrete data.
     Values of any float32 magnitude work (an array whose largest |value| is outside
@@ -351,6 +355,12 @@ def knn_entropy(z, k: int = 5, units: str = "bits", weighted: bool | None = None
     check_int(chunk, "chunk", lo=1)
     z = jnp.asarray(z, jnp.float32)
     n, d = z.shape
+    if whiten and d >= n:
+        raise ValueError(
+            f"knn_entropy(whiten=True) needs more samples than dimensions, got N={n} samples "
+            f"in d={d} dimensions: their covariance is singular (rank <= N - 1), so whitening "
+            "is undefined. Reduce the dimension first (e.g. PCA to fewer than N components) "
+            "or pass whiten=False.")
     weights = entropy_weights(k, d, weighted, n)
     return _knn_entropy(z, units, weights, whiten, chunk)
 
@@ -409,6 +419,9 @@ def ksg_mi(a, b, k: int = 5, units: str = "bits", standardize: bool = True,
         variable is rescaled; with it, the estimate is invariant (up to float rounding) under
         any invertible per-coordinate scaling a_j -> c_j a_j (c_j != 0) of either variable.
       chunk: rows per distance block (memory O(N * chunk)); does not change the result.
+
+    Cost: time O(N^2 (da + db)), memory O(N chunk + N (da + db)), compile time independent of
+    the widths (max-norm distances fused above 32 coordinates).
 
     I = psi(k) + psi(N) - mean_i [psi(n_a(i) + 1) + psi(n_b(i) + 1)] with the max-norm (see the
     module docstring). A constant variable (every row equal) gives exactly 0. Values of any

@@ -203,6 +203,9 @@ def dse(z, sigma=10.0, t=1, *, units: str = "bits", mode: str = "auto", seed: in
         means strictly matrix-free). Defaults: 32, 20, 1024, 256.
       return_stderr: also return the SLQ standard error over probes (0 in exact mode).
 
+    Cost: exact O(N^2 d + N^3) time, O(N^2) memory; SLQ O(N^2 (d + steps probes)) with the
+    kernel cached, else O(steps N^2 (d + probes)) time, O(N (chunk + steps probes)) memory.
+
     Returns a float32 scalar in [0, log N] (and its standard error). Pure and jit-compiled;
     calls with the same shapes and static settings do not recompile.
 
@@ -247,6 +250,9 @@ def dsmi(z, c, sigma=10.0, t=1, subsets: int = 5, seed: int = 0, *, units: str =
         problem size (the class-sized problems).
       subsets: random subsets per class (>= 1). seed: seed of the subsets (and SLQ probes).
       return_parts: return the dict of pieces (dsmi, dse_cond, dse_subsets, stderr, sizes).
+
+    Cost: that of `dse` for C (subsets + 1) problems of the largest class's size m (N when
+    the labels are traced).
     """
     check_units(units)
     _check_sigma_t(sigma, t)
@@ -350,6 +356,12 @@ class SpectralContext:
 @dataclasses.dataclass(frozen=True)
 class DiffusionSpectral:
     """Information plane of DSMI: (DSMI(T; clusters of X), DSMI(T; Y)) (Liao, Liu et al. 2023).
+
+    Cost: one DSE problem of the N rows, and for the clusters and the labels each C (subsets
+    + 1) problems padded to the largest cluster / class m (C = clusters or classes). A problem
+    of M rows (see `dse`): exact O(M^2 d + M^3) time, O(M^2) memory; SLQ O(M^2 (d + steps
+    probes)) with the kernel cached (M^2 * 4 bytes <= cache_mb), else O(steps M^2 (d + probes))
+    time and O(M (chunk + steps probes)) memory. Compile time independent of d.
 
     Args:
       sigma: kernel width (> 0) in activation units; default 10 as in the reference.

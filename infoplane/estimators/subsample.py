@@ -87,6 +87,8 @@ class Subsample:
 
     The wrapped estimator's name, units and parameters are reported, plus ``subsample`` and
     ``subsample_seed``. Shapes: ``estimate_layer(ctx, t)`` takes the full (N, d) layer.
+
+    Cost: the wrapped estimator's at N = n, plus a gather of n rows, O(n d).
     """
 
     estimator: Any

@@ -113,3 +113,62 @@ def test_compressed_pca_on_a_100000_unit_layer():
     t = np.tanh(_low_rank(n, 100_000, seed=1))
     got = infoplane.estimate(Compressed(x_compressor="pca", dim=2), x, t, y)
     assert np.isfinite(float(got.i_xt)) and np.isfinite(float(got.i_ty))
+
+
+# ---- width-independent traces (issue 19, part 1) ------------------------------------------
+
+
+def _eqn_count(jaxpr) -> int:
+    """Equations of a jaxpr, those of its sub-jaxprs (jit, lax.map, scan, cond) included."""
+    n = 0
+    for eqn in jaxpr.eqns:
+        n += 1
+        for v in eqn.params.values():
+            for sub in v if isinstance(v, (tuple, list)) else (v,):
+                inner = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr holds its Jaxpr
+                if hasattr(inner, "eqns"):
+                    n += _eqn_count(inner)
+    return n
+
+
+def _layer_fn(name: str, n: int):
+    """(function of one (n, d) layer, for make_jaxpr) for an estimator or a building block."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 5)).astype(np.float32)
+    y = np.arange(n) % 2
+    if name == "knn_entropy":
+        return lambda t: infoplane.estimators.knn_entropy(t)
+    if name == "ksg_mi":
+        return lambda t: ksg_mi(t, jnp.asarray(x))
+    if name == "dse":
+        return lambda t: infoplane.estimators.dse(t)
+    if name == "dsmi_fn":
+        return lambda t: infoplane.estimators.dsmi(t, y)
+    est = infoplane.estimators.from_spec(name)
+    _, ctx = infoplane.prepare(est, x, y)
+    return lambda t: est.estimate_layer(ctx, t)
+
+
+@pytest.mark.parametrize("name", [
+    "binning", "binning(range=data)", "binning(width=0.07)", "binning(convention=idnns)",
+    "adaptive_binning", "adaptive_binning(per_neuron=True)",
+    "adaptive_binning(convention=chelombiev)", "kde", "kde(adaptive=True, input_noise=0.01)",
+    "compressed(x_compressor=pca)", "dsmi", "knn_entropy", "ksg_mi", "dse", "dsmi_fn"])
+def test_traced_program_does_not_grow_with_width(name):
+    # compile time follows the program's size: a loop over units unrolled at trace time
+    # (the binned estimators' row hash and KSG's max-norm before issue 19) makes it grow
+    # with d; past the unrolled widths (16 / 32 units) it must be the same at any width
+    # (Compressed: within each of its PCA routes)
+    f = _layer_fn(name, 64)
+    sizes = [_eqn_count(jax.make_jaxpr(f)(jnp.zeros((64, d), jnp.float32)).jaxpr)
+             for d in (100, 3000)]  # (Compressed: both through the Gram route, d > N)
+    assert sizes[0] == sizes[1], sizes
+
+
+def test_knn_entropy_whiten_needs_more_samples_than_dimensions():
+    # the sample covariance of N points in d >= N dimensions is singular: whitening it
+    # formed a d x d matrix (2.5 GB and hours of eigh at d = 25 088) to return NaN
+    z = np.random.default_rng(0).normal(size=(50, 60)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"N=50 samples in d=60 dimensions"):
+        infoplane.estimators.knn_entropy(z, whiten=True)
+    assert np.isfinite(float(infoplane.estimators.knn_entropy(z[:, :8], whiten=True)))
