@@ -31,19 +31,21 @@ MAX_CLASS_LINES = 250  # without the class docstring
 
 # The public API before the package was cut into parts: these names must stay.
 TOP_ALL = ['ActivationStore', 'AdaptiveBinning', 'Binning', 'Compressed', 'DiffusionSpectral',
-           'Estimate', 'Estimator', 'KDE', 'PRESETS', 'PerChannel', 'Probe', 'Recorder',
-           'Results',
+           'Estimate', 'Estimator', 'KDE', 'MatrixRenyi', 'PRESETS', 'PerChannel', 'Probe',
+           'Recorder', 'Results',
            'Schedule', 'Subsample', 'activation_stats', 'capture_linen', 'capture_nnx',
            'ceilings', 'check_report', 'dpi_violations', 'dse', 'dsmi', 'estimate',
            'estimate_epochs', 'estimators', 'from_spec', 'knn_entropy', 'ksg_mi',
            'layer_names_linen', 'layer_names_nnx', 'load_aux', 'load_diagnostics',
-           'load_failures', 'load_metrics', 'load_results', 'log_spaced_epochs', 'prepare',
+           'load_failures', 'load_metrics', 'load_results', 'log_spaced_epochs',
+           'matrix_entropy', 'matrix_mi', 'prepare',
            'range_violations', 'reestimate', 'run_experiment', 'to_spec', '__version__']
 ESTIMATORS_ALL = ['KDE', 'NAMES', 'REGISTRY', 'AdaptiveBinning', 'Binning', 'Compressed',
-                  'DiffusionSpectral', 'Estimate', 'Estimator', 'PerChannel', 'Probe', 'Subsample',
+                  'DiffusionSpectral', 'Estimate', 'Estimator', 'MatrixRenyi', 'PerChannel',
+                  'Probe', 'Subsample',
                   'by_name',
                   'from_spec', 'dse', 'dsmi', 'knn_entropy', 'ksg_mi', 'make_probe',
-                  'split_specs', 'to_spec']
+                  'matrix_entropy', 'matrix_mi', 'split_specs', 'to_spec']
 PUBLIC_MODULES = {
     "infoplane.plot": ['Ceilings', 'MARKERS', 'ResultsLike', 'SAVE_FORMATS', 'axis_label',
                        'epoch_norm', 'estimator_panel', 'information_curves',

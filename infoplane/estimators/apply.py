@@ -24,6 +24,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from infoplane.estimators._base import Estimate, Estimator, Probe, make_probe
+from infoplane.estimators._wrapper import chain, innermost
 from infoplane.estimators.validate import (
     SEED_MAX,
     check_activations,
@@ -108,9 +109,8 @@ def _collisions(result: Estimate):
 
 def _retry(estimator, ctx, t) -> Estimate:
     """Recompute one layer with other hash seeds until its grouping is verified exact."""
-    base = estimator  # wrappers (Subsample, PerChannel) hold the hashed estimator
-    while not hasattr(base, "hash_seed") and hasattr(base, "estimator"):
-        base = base.estimator
+    # wrappers (Subsample, PerChannel) hold the hashed estimator
+    base = next((e for e in chain(estimator) if hasattr(e, "hash_seed")), innermost(estimator))
     for k in range(1, MAX_HASH_RETRIES + 1):
         seed = (base.hash_seed + k) % (SEED_MAX + 1)  # stays a valid seed
         if hasattr(estimator, "with_hash_seed"):

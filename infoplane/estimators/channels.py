@@ -28,12 +28,13 @@ import jax
 import jax.numpy as jnp
 
 from infoplane.estimators._base import Estimate, Estimator, Probe
+from infoplane.estimators._wrapper import Wrapper
 
 __all__ = ["PerChannel"]
 
 
 @dataclasses.dataclass(frozen=True)
-class PerChannel:
+class PerChannel(Wrapper):
     """Wrap ``estimator`` to estimate a flattened conv map channel by channel (module
     docstring).
 
@@ -44,8 +45,10 @@ class PerChannel:
       channels_last: the map was (N, H, W, C) before flattening (flax, JAX: True) or
         (N, C, H, W) (PyTorch: False).
 
-    Reports the wrapped estimator's name and units; its parameters plus ``per_channel="mean"``
-    (the channel count is the layer's, in ``aux["n_channels"]``).
+    Reports the wrapped estimator's name and units (`Wrapper`); its parameters plus
+    ``per_channel="mean"`` (the channel count is the layer's, in ``aux["n_channels"]``). Counts
+    in aux (``hash_collisions``, ``n_coincident``) are summed over the channels, the
+    ``unstable`` bits of any channel kept, other scalars averaged.
     """
 
     estimator: Any
@@ -65,32 +68,8 @@ class PerChannel:
             raise TypeError(f"PerChannel channels_last must be True or False, got "
                             f"{self.channels_last!r}.")
 
-    @property
-    def name(self) -> str:
-        return self.estimator.name
-
-    @property
-    def epoch_batching(self) -> str:
-        return self.estimator.epoch_batching
-
-    @property
-    def units(self) -> str:
-        return self.estimator.units
-
-    @property
-    def hash_seed(self) -> int:
-        """The wrapped estimator's row-hash seed (binning estimators; for collision retries)."""
-        return self.estimator.hash_seed
-
     def params(self) -> tuple:
         return (*self.estimator.params(), ("per_channel", "mean"))
-
-    def with_hash_seed(self, hash_seed: int) -> PerChannel:
-        """The same wrapper around the wrapped estimator with another ``hash_seed``."""
-        inner = self.estimator
-        inner = (inner.with_hash_seed(hash_seed) if hasattr(inner, "with_hash_seed")
-                 else dataclasses.replace(inner, hash_seed=hash_seed))
-        return dataclasses.replace(self, estimator=inner)
 
     def prepare(self, probe: Probe) -> Any:
         return self.estimator.prepare(probe)
@@ -118,7 +97,7 @@ class PerChannel:
         for key, v in r.aux.items():
             if v.ndim != 1:  # per-unit or per-class arrays of each channel: left out
                 continue
-            if key == "hash_collisions":
+            if key in ("hash_collisions", "n_coincident"):  # counts: over all channels
                 aux[key] = v.sum()
             elif key == "unstable":  # bit flags: any channel withheld
                 aux[key] = jnp.bitwise_or(jnp.max(v.astype(jnp.int32) & 1),

@@ -52,23 +52,29 @@ of deep neural networks via lossy compression", ICLR 2024. The method, as implem
 6. **Flags.** Each estimate has a per-sample standard error std_i(p_i) / sqrt(N) of the terms
    p_i it is the mean of ("shuffle": with the log determinants' `knn.gaussian_influence`; it
    overstates the spread over seeds ~1.3-2.3x; "entropy" ~0.8-1x). One that is not finite,
-   or whose standard error exceeds ``flag_stderr * max(|estimate|, 1 nat)``, is **flagged**:
-   i_xt / i_ty is NaN (tables, plots and the DPI / range checks leave it out; ``infoplane
-   run`` prints "unstable"), the number is in ``aux["i_xt_raw"]`` / ``aux["i_ty_raw"]``, and
-   ``aux["unstable"]`` is 1 (I(X;T)), 2 (I(T;Y)) or 3 (both).
+   or whose standard error exceeds ``flag_stderr * max(|estimate|, 1 nat)``, or that rests
+   on coincident codes (below), is **flagged**: i_xt / i_ty is NaN (tables, plots and the
+   DPI / range checks leave it out; ``infoplane run`` prints "unstable"), the number is in
+   ``aux["i_xt_raw"]`` / ``aux["i_ty_raw"]``, and ``aux["unstable"]`` is 1 (I(X;T)), 2
+   (I(T;Y)) or 3 (both).
+7. **Coincident codes.** Relative noise leaves zeros at zero: on ReLU layers the samples whose
+   units are all dead share one noisy code, a kNN radius of H(T') is 0 and log 0 gives -inf
+   or, under jit, junk; a unit dead on every probe sample leaves a code direction without
+   variance, which whitening blows up (~100 bits of junk, both routes). ``aux["n_coincident"]``
+   counts the samples whose used kNN radius in T' is 0 at float32 resolution (16 ulps), or
+   is N when a direction holds no variance; > 0 withholds I(T;Y), and I(X;T) with mi="entropy"
+   or a flat direction ("shuffle" uses joints with the distinct X' codes: finite, as with
+   absolute noise). **Use ``noise="absolute"`` on ReLU layers.**
 
 All neighbour searches of a layer (T', T' within its class, and the joints) share one blocked
 pass over the rows (memory O(N * chunk)). H(X') is computed once, in `prepare`.
 
 Every class needs at least k + 1 samples (checked in `prepare`). NaN activations are rejected
-by `infoplane.estimate`. Samples that coincide exactly after noise (e.g. dead ReLU units with
-relative noise, which leaves zeros at zero) give -inf or, under jit, hugely negative (junk)
-entropies: use ``noise="absolute"`` there.
-The same holds for X': discrete inputs compressed by PCA can coincide (e.g. the 4096 binary
-patterns of the Shwartz-Ziv–Tishby set projected on 4 principal axes) and give NaN; the
-autoencoder's continuous code does not. On such near-deterministic layers the method measures
-mostly the injected noise: I(X;T) can exceed log N and I(T;Y) can come out slightly negative
-(kNN bias when the class subsets have a lower intrinsic dimension than ``dim``).
+by `infoplane.estimate`. Coincident X' codes are refused in `prepare`: discrete inputs
+compressed by PCA can coincide (e.g. the 4096 binary patterns of the Shwartz-Ziv–Tishby set
+projected on 4 principal axes); the autoencoder's continuous code does not. On such
+near-deterministic layers the method measures mostly the injected noise: I(X;T) can exceed
+log N and I(T;Y) slightly negative (kNN bias: class subsets of intrinsic dimension < ``dim``).
 """
 
 from __future__ import annotations
@@ -85,6 +91,8 @@ from jax import lax
 from jax.scipy.special import digamma
 
 from infoplane.estimators._base import Estimate, Probe, check_units, dataclass_params, nats_to
+from infoplane.estimators._compressed_checks import coincident
+from infoplane.estimators._compressed_checks import unstable as _unstable
 from infoplane.estimators._numerics import pairwise_sqdist
 from infoplane.estimators._pca import pca_project
 from infoplane.estimators.knn import (
@@ -243,11 +251,6 @@ def _layer_radii(t, labels, k: int, chunk: int, spaces, modes):
     return map_row_blocks(block, n, chunk, t, labels, *spaces)
 
 
-def _unstable(value, stderr, rel: float):
-    """Flag (bool array) for a value in nats: not finite, or stderr > rel * max(|value|, 1)."""
-    return ~jnp.isfinite(value) | ~(stderr <= rel * jnp.maximum(jnp.abs(value), 1.0))
-
-
 @dataclasses.dataclass(frozen=True)
 class Compressed:
     """kNN information plane of noisy, compressed layers (Butakov et al. 2024).
@@ -288,8 +291,9 @@ class Compressed:
     flagged) and aux ``h_t`` = H(T'), ``h_t_given_y``, ``h_x`` = H(X'), ``h_xt`` = H(X',T')
     (differential entropies, may be negative), ``i_xt_shuffled`` (mi="shuffle": H(X') +
     H(T') - H(X'_pi, T'), the bias at I = 0 that was subtracted), ``i_xt_raw``, ``i_ty_raw``
-    (flagged or not), ``i_xt_stderr``, ``i_ty_stderr``, ``unstable`` (0 to 3), ``pca_lost``
-    (fraction of the noisy layer's variance PCA dropped) and ``ae_recon_error``.
+    (flagged or not), ``i_xt_stderr``, ``i_ty_stderr``, ``unstable`` (0 to 3), ``n_coincident``
+    (coincident noisy codes, e.g. dead ReLU units under relative noise: > 0 withholds, use
+    ``noise="absolute"``; step 7), ``pca_lost`` (variance fraction PCA dropped), ``ae_recon_error``.
 
     Example::
 
@@ -461,8 +465,12 @@ class Compressed:
         se_ty = jnp.std(per_ty) / math.sqrt(n)
         const = jnp.all(t == t[:1])  # a constant layer carries no information: exactly 0
         i_xt, i_ty, se_xt, se_ty = (jnp.where(const, 0.0, v) for v in (i_xt, i_ty, se_xt, se_ty))
-        bad_xt = _unstable(i_xt, se_xt, self.flag_stderr)
-        bad_ty = _unstable(i_ty, se_ty, self.flag_stderr)
+        n_coinc, flat = coincident(codes, lam, r_t, w_t)  # step 7
+        n_coinc, flat = jnp.where(const, 0, n_coinc), flat & ~const
+        bad_xt = _unstable(i_xt, se_xt, self.flag_stderr) | flat
+        if self.mi == "entropy":
+            bad_xt = bad_xt | (n_coinc > 0)
+        bad_ty = _unstable(i_ty, se_ty, self.flag_stderr) | (n_coinc > 0)
         conv = lambda v: nats_to(self.units, v)  # noqa: E731
         aux = {}
         if self.mi == "shuffle":
@@ -482,6 +490,7 @@ class Compressed:
                 "i_xt_stderr": conv(se_xt),
                 "i_ty_stderr": conv(se_ty),
                 "unstable": bad_xt.astype(jnp.float32) + 2.0 * bad_ty.astype(jnp.float32),
+                "n_coincident": n_coinc,
                 "pca_lost": lost,
                 "ae_recon_error": ctx.ae_recon_error,
             },

@@ -15,6 +15,7 @@ from infoplane.estimators.adaptive import AdaptiveBinning
 from infoplane.estimators.binning import Binning
 from infoplane.estimators.compressed import Compressed
 from infoplane.estimators.kde import KDE
+from infoplane.estimators.renyi import MatrixRenyi
 from infoplane.estimators.spectral import DiffusionSpectral
 from infoplane.estimators.subsample import Subsample
 
@@ -22,7 +23,8 @@ __all__ = ["NAMES", "REGISTRY", "by_name", "from_spec", "split_specs", "to_spec"
 
 #: Estimator classes by their `name`.
 REGISTRY = {
-    cls.name: cls for cls in (Binning, AdaptiveBinning, KDE, Compressed, DiffusionSpectral)
+    cls.name: cls
+    for cls in (Binning, AdaptiveBinning, KDE, Compressed, DiffusionSpectral, MatrixRenyi)
 }
 #: Valid estimator names, e.g. for a command line.
 NAMES = tuple(REGISTRY)

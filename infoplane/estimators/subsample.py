@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from infoplane.estimators._base import Estimate, Estimator, Probe
+from infoplane.estimators._wrapper import Wrapper
 from infoplane.estimators.validate import check_seed
 
 
@@ -77,7 +78,7 @@ def subset_probe(probe: Probe, idx: np.ndarray) -> Probe:
 
 
 @dataclasses.dataclass(frozen=True)
-class Subsample:
+class Subsample(Wrapper):
     """Wrap ``estimator`` so it sees ``n`` stratified probe rows (see the module docstring).
 
     Args:
@@ -85,8 +86,9 @@ class Subsample:
       n: subset size (rows of the probe set); the whole probe when it has at most ``n`` rows.
       seed: seed of the draw.
 
-    The wrapped estimator's name, units and parameters are reported, plus ``subsample`` and
-    ``subsample_seed``. Shapes: ``estimate_layer(ctx, t)`` takes the full (N, d) layer.
+    The wrapped estimator's name, units (`Wrapper`) and parameters are reported, plus
+    ``subsample`` and ``subsample_seed``. Shapes: ``estimate_layer(ctx, t)`` takes the full
+    (N, d) layer.
 
     Cost: the wrapped estimator's at N = n, plus a gather of n rows, O(n d).
     """
@@ -105,26 +107,8 @@ class Subsample:
             raise ValueError(f"Subsample n must be an integer >= 2, got {self.n!r}.")
         check_seed(self.seed, owner="Subsample")
 
-    @property
-    def name(self) -> str:
-        return self.estimator.name
-
-    @property
-    def epoch_batching(self) -> str:
-        return self.estimator.epoch_batching
-
-    @property
-    def units(self) -> str:
-        return self.estimator.units
-
     def params(self) -> tuple:
         return (*self.estimator.params(), ("subsample", self.n), ("subsample_seed", self.seed))
-
-    def with_hash_seed(self, hash_seed: int) -> Subsample:
-        """The same wrapper around the inner estimator with another ``hash_seed``."""
-        return dataclasses.replace(
-            self, estimator=dataclasses.replace(self.estimator, hash_seed=hash_seed)
-        )
 
     def prepare(self, probe: Probe) -> tuple[jax.Array, Any]:
         idx = stratified_indices(np.asarray(probe.labels), self.n, self.seed)

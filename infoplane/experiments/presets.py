@@ -39,14 +39,15 @@ __all__ = ["COSTLY", "DEFAULT_ESTIMATORS", "LEGACY_DEFAULT_ESTIMATORS", "PRESETS
 #: activations (the paper's sigma = 10 puts every pair of samples within one kernel width:
 #: DSMI ~ 0 on every layer).
 DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde", "compressed(noise='absolute')",
-                      "dsmi(sigma=1.0)")
+                      "dsmi(sigma=1.0)", "matrix_renyi")
 #: The default of runs made before `DEFAULT_ESTIMATORS` held every estimator (their config.json
 #: has ``estimator_names: null``): what ``--resume`` continues them with.
 LEGACY_DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde")
 #: Estimators that run on a stratified probe subsample by default, and its size. Measured on
 #: the 2-core CI CPU (benchmarks/RESULTS.md): compressed ~0.1 s and dsmi ~0.4 s per layer-epoch
-#: at N = 1024 (DSMI needs one N x N eigenproblem per cluster and class), so DSMI gets 512.
-COSTLY = {"compressed": 1024, "dsmi": 512}
+#: at N = 1024 (DSMI needs one N x N eigenproblem per cluster and class), so DSMI gets 512;
+#: matrix_renyi solves three N x N eigenproblems in float64 per layer-epoch (~0.1 s at 512).
+COSTLY = {"compressed": 1024, "dsmi": 512, "matrix_renyi": 512}
 
 
 #: The (leaky) ReLU presets' estimators: their layers are unbounded, so binning uses each

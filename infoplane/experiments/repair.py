@@ -16,20 +16,30 @@ its schedule before ``--resume`` cuts them back to the checkpoint (`assess`, `ap
   `apply` raises `DamagedRunError` before anything is changed, naming what is missing and
   how to proceed. Lost ``metrics.csv`` rows (accuracy, loss) cannot be recomputed without
   retraining: reported, the damaged file kept aside.
+- Only the rows the resume writes again are dropped from the lost entries: those of the run's
+  own estimators (config.json ``estimator_specs``, which ``--resume`` rebuilds; `own_rows`)
+  and their diagnostics. Rows of estimators added later by ``infoplane estimate`` are kept
+  (any of theirs that were lost, ``infoplane estimate`` adds again). A run without specs
+  (made before they were recorded) drops every row of its lost entries.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
+from infoplane.estimators import from_spec
+from infoplane.recording.estimation import params_json
 from infoplane.store import layout
 from infoplane.store.atomic import atomic_write
+from infoplane.store.config import read_config
 from infoplane.store.tables import FORMATS, format_lines, read_records
 
-__all__ = ["DamagedRunError", "Plan", "apply", "assess"]
+__all__ = ["DamagedRunError", "Plan", "apply", "assess", "own_rows", "run_estimators"]
 
 #: Per table: its columns and what one (seed, split, epoch) entry must hold (a row's content key).
 _CONTENT = {
@@ -146,12 +156,49 @@ def _epochs(keys) -> str:
     return f"epoch{'s' if len(epochs) > 1 else ''} {shown}"
 
 
+def _params_key(params: str) -> str:
+    """A row's ``params`` without the `PerChannel` marker (conv layers' rows carry it)."""
+    try:
+        meta = json.loads(params)
+    except (TypeError, ValueError):
+        return params
+    if not isinstance(meta, dict):
+        return params
+    meta.pop("per_channel", None)
+    return json.dumps(meta, sort_keys=True, default=str)
+
+
+def own_rows(estimators: Sequence[Any]) -> Callable[[dict], bool]:
+    """Whether a results / aux / failures row is one that ``estimators`` (instances) write:
+    its estimator name and parameters are one of theirs (a `PerChannel` row's too)."""
+    keys = {(e.name, _params_key(params_json(e))) for e in estimators}
+    return lambda r: (r["estimator"], _params_key(r["params"])) in keys
+
+
+def run_estimators(run_dir: str) -> list | None:
+    """The estimators ``infoplane run --resume`` rebuilds for ``run_dir`` (its config.json
+    ``estimator_specs``); None when unknown (no or unreadable config, no specs)."""
+    try:
+        specs = read_config(run_dir).get("estimator_specs")
+        return [from_spec(s) for s in specs] if specs else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def apply(plan: Plan, can_reestimate: Callable[[tuple[int, str, int]], bool],
-          warn: Callable[[str], None], stamp: str) -> list[tuple[int, str, int]]:
+          warn: Callable[[str], None], stamp: str,
+          reestimated: Callable[[dict], bool] | None = None) -> list[tuple[int, str, int]]:
     """Carry out ``plan``: refuse (`DamagedRunError`, nothing changed) when a lost entry cannot
     be re-estimated; else keep each damaged table aside (``<file>.damaged-<stamp>``), say
-    what was kept, and cut every table back to the checkpoint without the lost entries'
-    rows. Returns the lost entries, sorted by epoch."""
+    what was kept, and cut every table back to the checkpoint without the lost entries' rows
+    that the resume writes again. Returns the lost entries, sorted by epoch.
+
+    ``reestimated``: whether a results / aux / failures row is re-estimated (`own_rows`);
+    None: the run's own estimators (`run_estimators`), or, when unknown, every row. The
+    other rows of a lost entry (estimators added by ``infoplane estimate``) are kept."""
+    if reestimated is None:
+        ests = run_estimators(plan.run_dir)
+        reestimated = (lambda _r: True) if ests is None else own_rows(ests)
     lost = plan.lost()
     damaged = [t for t in plan.tables.values() if t.damaged]
     missing = sorted((k for k in lost if not can_reestimate(k)), key=lambda k: k[::-1])
@@ -181,12 +228,19 @@ def apply(plan: Plan, can_reestimate: Callable[[tuple[int, str, int]], bool],
         elif lost:
             msg += (f"; re-estimating {len(lost)} lost entr{'y' if len(lost) == 1 else 'ies'} "
                     f"({_epochs(lost)}) from the stored activations")
+            added = sorted({r["estimator"] for _f, r in t.records if "estimator" in r
+                            and not reestimated(r)})
+            if added:
+                msg += (f"; kept the rows of the estimators added later ({', '.join(added)}): "
+                        f"`infoplane estimate {plan.run_dir} --estimators SPECS` with their "
+                        "specs adds any of theirs that were lost")
         warn(msg)
     for t in plan.tables.values():
         if not t.exists:
             continue
         rows = [fields for fields, r in t.records if r["epoch"] <= plan.last and (
-            t.fname == layout.METRICS_FILE or (r["seed"], r["split"], r["epoch"]) not in lost)]
+            t.fname == layout.METRICS_FILE or (r["seed"], r["split"], r["epoch"]) not in lost
+            or ("estimator" in r and not reestimated(r)))]
         text = format_lines([t.columns, *rows]).encode()
         atomic_write(t.path, lambda f, text=text: f.write(text))
     return sorted(lost, key=lambda k: (k[2], k[0], k[1]))

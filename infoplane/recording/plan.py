@@ -18,6 +18,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from infoplane.estimators._wrapper import chain
+
 __all__ = ["LayerPlan", "RecordingPlan", "estimator_ops", "matmul_rate", "plan", "recorder_plan"]
 
 _MB = 1024 * 1024
@@ -104,12 +106,11 @@ def _fmt(seconds: float) -> str:
 
 
 def _unwrap(est) -> tuple[Any, int | None]:
-    """The innermost estimator and the subsample size of a `Subsample` wrapper (or None)."""
-    n = None
-    while hasattr(est, "estimator"):
-        n = getattr(est, "n", n)
-        est = est.estimator
-    return est, n
+    """The innermost estimator and the subsample size of a `Subsample` wrapper (or None; the
+    innermost one's when several)."""
+    *wrappers, inner = chain(est)
+    sizes = [w.n for w in wrappers if hasattr(w, "n")]
+    return inner, sizes[-1] if sizes else None
 
 
 def estimator_ops(est, n: int, d: int, n_classes: int) -> float | None:
@@ -136,6 +137,11 @@ def estimator_ops(est, n: int, d: int, n_classes: int) -> float | None:
     if name in ("dsmi", "dse"):
         m = max(1, n_classes)
         return 3.0 * n * n * d + 10.0 * n ** 3 * (1 + 1 / m)
+    if name == "matrix_renyi":  # three Grams (T, T o X, T o Y); float64 eigenvalues or SLQ
+        exact = p.get("mode") == "exact" or (p.get("mode") == "auto" and n <= 4096)
+        solve = 3 * 40.0 * n ** 3 if exact else 3 * 2.0 * n * n * int(p.get("steps", 20)) * int(
+            p.get("probes", 32))
+        return 8.0 * n * n * d + solve
     return None
 
 

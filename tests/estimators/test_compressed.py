@@ -282,3 +282,68 @@ def test_colliding_compressed_inputs_raise_a_clear_error():
     t = rng.normal(size=(320, 3)).astype(np.float32)
     with pytest.raises(ValueError, match="repeated points.*x_compressor='autoencoder'"):
         infoplane.estimate(Compressed(x_compressor="pca"), x, t, y)
+
+
+def relu_layer(n, width, shift, dead=0, seed=0):
+    """A ReLU layer relu(x W - shift) of ``width`` units on Gaussian inputs x (N, 12), 2
+    classes; the first ``dead`` units are dead on every sample."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 12)).astype(np.float32)
+    y = rng.integers(0, 2, n)
+    t = np.maximum(0.0, x[:, :8] @ rng.normal(size=(8, width)) - shift).astype(np.float32)
+    t[:, :dead] = 0.0
+    return x, t, y
+
+
+def test_coincident_codes_of_dead_relu_units_are_withheld():
+    """Relative noise leaves the samples whose units are all dead at one code: H(T') has
+    radius-0 terms (-inf), so I(T;Y) (and the entropy route's I(X;T)) are withheld, with
+    n_coincident = exactly those samples; the shuffle route's I(X;T) (joints with the
+    distinct X' codes) stays finite and agrees with absolute noise. Issue 19."""
+    x, t, y = relu_layer(600, 3, shift=1.0)
+    n_dead = int((t == 0).all(axis=1).sum())  # the samples that share one code
+    assert n_dead > 5  # more than k: their k-th neighbour radius is 0
+    rel = infoplane.estimate(Compressed(x_compressor="pca"), x, t, y)
+    assert int(rel.aux["n_coincident"]) == n_dead and int(rel.aux["unstable"]) == 2
+    assert math.isnan(float(rel.i_ty)) and not math.isfinite(float(rel.aux["i_ty_raw"]))
+    assert int(rel.in_units("nats").aux["n_coincident"]) == n_dead  # a count: no units
+    old = infoplane.estimate(Compressed(x_compressor="pca", mi="entropy"), x, t, y)
+    assert int(old.aux["unstable"]) == 3 and int(old.aux["n_coincident"]) == n_dead
+    assert math.isnan(float(old.i_xt)) and math.isnan(float(old.i_ty))
+    absolute = infoplane.estimate(Compressed(x_compressor="pca", noise="absolute"), x, t, y)
+    assert int(absolute.aux["n_coincident"]) == 0 and int(absolute.aux["unstable"]) == 0
+    assert 0.0 < float(absolute.i_xt) < math.log2(600)
+    assert float(rel.i_xt) == pytest.approx(float(absolute.i_xt), abs=0.01)
+
+
+def test_unit_dead_on_every_sample_is_withheld_not_junk():
+    """One unit dead on the whole probe (no sample all dead): relative noise leaves a code
+    direction without variance, which whitening blew up to ~127 bits of I(X;T) against a
+    ceiling of log2 N = 9.2 (the issue 19 symptom). Now both are withheld, n_coincident = N;
+    absolute noise gives a finite estimate inside the ceiling."""
+    n = 600
+    x, t, y = relu_layer(n, 4, shift=-5.0, dead=1)
+    assert not (t == 0).all(axis=1).any()
+    rel = infoplane.estimate(Compressed(x_compressor="pca"), x, t, y)
+    assert int(rel.aux["n_coincident"]) == n and int(rel.aux["unstable"]) == 3
+    assert math.isnan(float(rel.i_xt)) and math.isnan(float(rel.i_ty))
+    assert float(rel.aux["i_xt_raw"]) > 10 * math.log2(n)  # the junk, kept in aux
+    absolute = infoplane.estimate(Compressed(x_compressor="pca", noise="absolute"), x, t, y)
+    assert int(absolute.aux["n_coincident"]) == 0 and int(absolute.aux["unstable"]) == 0
+    assert 0.0 < float(absolute.i_xt) < math.log2(n)
+
+
+def test_healthy_layer_has_no_coincident_codes_and_an_unchanged_value():
+    """A tanh layer: n_coincident = 0, nothing withheld, and the values computed before the
+    coincidence check existed (bit-identical on the machine they were pinned on)."""
+    rng = np.random.default_rng(0)
+    n = 600
+    x = rng.normal(size=(n, 10)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    t = np.tanh(x @ rng.normal(size=(10, 12)) + 0.3 * rng.normal(size=(n, 12))).astype(
+        np.float32)
+    got = infoplane.estimate(Compressed(x_compressor="pca", chunk=128), x, t, y)
+    assert int(got.aux["n_coincident"]) == 0 and int(got.aux["unstable"]) == 0
+    assert float(got.i_xt) == float(got.aux["i_xt_raw"])
+    assert float(got.i_xt) == pytest.approx(2.047922134399414, abs=1e-4)
+    assert float(got.i_ty) == pytest.approx(-0.29781031608581543, abs=1e-4)

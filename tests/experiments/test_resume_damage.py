@@ -311,3 +311,43 @@ def test_failed_estimates_are_kept_not_retried_and_not_lost_on_resume(ref, tmp_p
     assert "failures.csv is damaged" in r.stderr and "unreadable line" in r.stderr, r.stderr
     assert [f.split(".damaged-")[0] for f in _damaged(d)] == ["failures.csv"]
     assert infoplane.load_failures(d) == fails and len(_kde_keys(d)) == 23
+
+
+def test_repair_keeps_the_rows_of_estimators_added_later(ref, tmp_path):
+    """A resume that re-estimates lost entries writes the run's own estimators' rows again and
+    keeps those of an estimator added later with ``infoplane estimate`` (issue 19: they were
+    dropped from the rewritten tables)."""
+    ref_dir, cache = ref
+    d = _copy(ref_dir, tmp_path)
+    r = _cli(cache, "estimate", str(d), "--estimators", "kde")
+    assert r.returncode == 0, r.stdout + r.stderr
+    kde, kde_aux = _kde_keys(d), [a for a in _aux(d) if a[4] == "kde"]
+    assert len(kde) == 4 * 6 and kde_aux
+    lines = (d / "results.csv").read_text().splitlines(keepends=True)
+    assert ",binning," in lines[1]
+    (d / "results.csv").write_text("".join(lines[:1] + lines[2:]))  # a run row deleted
+    r = _cli(cache, "run", "--resume", str(d))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "results.csv is damaged" in r.stderr and "re-estimating 1 lost entry" in r.stderr
+    assert _kde_keys(d) == kde and [a for a in _aux(d) if a[4] == "kde"] == kde_aux
+    assert "kept the rows of the estimators added later (kde)" in r.stderr, r.stderr
+    assert [k for k in _keys(d) if k[4] != "kde"] == _keys(ref_dir)  # re-estimated, once
+    assert [a for a in _aux(d) if a[4] != "kde"] == _aux(ref_dir)
+
+
+def test_own_rows_match_the_run_estimators_per_channel_rows_too():
+    """The rows a resume writes again: its estimators' (name, params), per-channel rows of
+    conv layers included; an added estimator, or the same one with other parameters, is not."""
+    from infoplane.estimators import KDE, Binning, PerChannel, Subsample
+    from infoplane.experiments.repair import own_rows
+    from infoplane.recording.estimation import params_json
+
+    own = own_rows([Binning(), Subsample(KDE(), n=100)])
+
+    def row(est):
+        return {"estimator": est.name, "params": params_json(est)}
+
+    assert own(row(Binning())) and own(row(PerChannel(Binning(), channels=4)))
+    assert own(row(Subsample(KDE(), n=100)))
+    assert not own(row(KDE())) and not own(row(Binning(n_bins=12)))
+    assert not own(row(Subsample(KDE(), n=50)))

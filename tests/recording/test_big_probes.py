@@ -216,3 +216,42 @@ def test_cost_model_grows_as_stated():
         pytest.approx(2.0, rel=0.01)
     sub = infoplane.Subsample(kde, n=500)
     assert estimator_ops(sub, 4000, 100, 2) == estimator_ops(kde, 500, 100, 2)
+
+
+def test_wrappers_share_one_base_and_walk_their_chain():
+    """`Subsample` and `PerChannel` delegate through `Wrapper`: name, units, batching, the
+    hashed estimator's seed (re-seeded through every wrapper in between), and the plan's cost
+    of a nested chain is the innermost estimator's at the innermost subsample size."""
+    from infoplane.estimators._wrapper import Wrapper, chain, innermost
+
+    inner = Binning(hash_seed=3)
+    nested = infoplane.Subsample(PerChannel(infoplane.Subsample(inner, n=40), channels=2), n=90)
+    assert isinstance(nested, Wrapper) and isinstance(nested.estimator, Wrapper)
+    assert [type(e).__name__ for e in chain(nested)] == ["Subsample", "PerChannel",
+                                                         "Subsample", "Binning"]
+    assert innermost(nested) is inner and innermost(inner) is inner
+    assert (nested.name, nested.units, nested.epoch_batching) == ("binning", "bits", "vmap")
+    assert nested.hash_seed == 3 and not hasattr(infoplane.Subsample(KDE()), "hash_seed")
+    again = nested.with_hash_seed(7)
+    assert innermost(again) == Binning(hash_seed=7) and again.n == 90
+    assert again.estimator.channels == 2 and again.estimator.estimator.n == 40
+    assert estimator_ops(nested, 4000, 100, 2) == estimator_ops(inner, 40, 100, 2)
+
+
+def test_per_channel_sums_coincident_codes_and_keeps_the_withheld_bit():
+    """`Compressed` per channel: a channel whose ReLU map is all zero on many samples
+    (relative noise keeps them at one code) is withheld; n_coincident is summed."""
+    from infoplane.estimators import Compressed
+
+    rng = np.random.default_rng(0)
+    n = 400
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    y = rng.integers(0, 2, n)
+    healthy = np.tanh(x[:, :3] @ rng.normal(size=(3, 3)))
+    dead = np.maximum(0.0, x[:, :3] @ rng.normal(size=(3, 3)) - 1.0)
+    n_dead = int((dead == 0).all(axis=1).sum())
+    assert n_dead > 5
+    t = np.stack([healthy, dead], axis=-1).reshape(n, -1).astype(np.float32)  # (N, 3 * 2)
+    r = infoplane.estimate(PerChannel(Compressed(x_compressor="pca"), channels=2), x, t, y)
+    assert int(r.aux["n_coincident"]) == n_dead and int(r.aux["unstable"]) & 2
+    assert np.isfinite(float(r.aux["channel0_i_ty"]))
