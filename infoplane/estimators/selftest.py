@@ -2,7 +2,8 @@
 
 ``run_selftest()`` runs `CHECKS` -- small, fixed-seed probe sets whose information quantities
 are known in closed form -- through every registered estimator (`infoplane.estimators.NAMES`:
-binning, adaptive_binning, kde, compressed, dsmi) and the functional building blocks
+binning, adaptive_binning, kde, compressed, dsmi, matrix_renyi) and the functional building
+blocks
 (`knn_entropy`, `ksg_mi`, `dse`), prints one table row per check as it finishes and returns
 the results. The ``infoplane selftest`` command calls it and exits 1 if any check fails.
 
@@ -25,6 +26,14 @@ Ground truths (units as stated in each row; bits unless the row says nats):
   tight blobs far apart relative to sigma give DSMI(T; clusters of X) = log2 4 = 2 and, with a
   label that merges blobs in pairs, DSMI(T; Y) = H(Y) = 1 (tolerance 0.05 bits, as in
   tests/test_spectral.py). DSMI is not Shannon MI; these are its own closed forms.
+* Matrix-based Rényi (`matrix_renyi`, alpha = 1.01, sigma = sigma_x = 1): 4 equal blobs of 16
+  points at the corners 10 e_k (1.4e1 apart: kernel exp(-100) between blobs), 1e-3 spread
+  (kernel 1 - O(1e-5) within), in X (6-d) and T (5-d) with the same blobs. A_T is then
+  block-diagonal with 4 blocks J / 64, eigenvalues 1/4 (x4) and 0: S_alpha(T) = log2 4 = 2
+  for every alpha, A_X o A_T has the same blocks, so I_alpha(X;T) = 2 + 2 - 2 = 2 bits; Y
+  merging the blobs in pairs has S_alpha(Y) = 1 and T o Y = T, so I_alpha(T;Y) = 1 bit;
+  identical points in T give A_T = J / n, S(T) = 0, I_alpha(X;T) = 0. Tolerance 1e-3 bits
+  (measured: < 1e-4; the 1e-3 spread adds ~1e-4 to S_alpha(T)).
 
 Every check is deterministic (fixed seeds) and can fail: a value outside
 ``expected +- tolerance`` (or NaN) fails it, and an exception inside a check is caught and
@@ -198,6 +207,17 @@ def _blobs(n: int = 400, seed: int = 0):
     return x.astype(np.float32), t.astype(np.float32), (blob // 2).astype(np.int32)
 
 
+@functools.cache
+def _renyi_blobs(n: int = 64, seed: int = 0):
+    """Matrix-Rényi case (module docstring): (x (n, 6), t (n, 5), y (n,)) of 4 equal blobs at
+    10 e_k with spread 1e-3, the same blobs in X and T; y merges them in pairs."""
+    rng = np.random.default_rng(seed)
+    blob = np.repeat(np.arange(4), n // 4)
+    x = 10.0 * np.eye(6)[blob] + 1e-3 * rng.normal(size=(n, 6))
+    t = 10.0 * np.eye(5)[blob] + 1e-3 * rng.normal(size=(n, 5))
+    return x.astype(np.float32), t.astype(np.float32), (blob // 2).astype(np.int32)
+
+
 # ---- runners (looked up at call time, so a patched estimator is what gets tested) --------------
 
 
@@ -263,6 +283,23 @@ def _dsmi(field: str):
     return run
 
 
+def _renyi(field: str, identical: bool = False):
+    """A runner: `MatrixRenyi` (sigma = sigma_x = 1, one compiled shape for every check) on
+    `_renyi_blobs`; ``field`` "i_xt", "i_ty" or an aux name; ``identical``: every T the same."""
+
+    def run() -> float:
+        from infoplane.estimators import by_name
+        from infoplane.estimators.apply import estimate
+
+        x, t, y = _renyi_blobs()
+        if identical:
+            t = np.full_like(t, 2.5)
+        est = estimate(by_name("matrix_renyi", sigma=1.0, sigma_x=1.0), x, t, y)
+        return float(est.aux[field] if field in est.aux else getattr(est, field))
+
+    return run
+
+
 def _dse_far_apart() -> float:
     from infoplane.estimators import dse
 
@@ -310,6 +347,14 @@ def _default_checks() -> tuple[Check, ...]:
               _dsmi("i_xt")),
         Check("4 far blobs, Y pairs them, H(Y)=1", "dsmi", "DSMI(T;Y)", 1.0, 0.05, "bits",
               _dsmi("i_ty")),
+        Check("4 far blobs in X and T, log2 4", "matrix_renyi", "I_a(X;T)", 2.0, 1e-3, "bits",
+              _renyi("i_xt")),
+        Check("4 far blobs, Y pairs them, H(Y)=1", "matrix_renyi", "I_a(T;Y)", 1.0, 1e-3,
+              "bits", _renyi("i_ty")),
+        Check("4 far blobs, A_T eigenvalues 1/4", "matrix_renyi", "S_a(T)", 2.0, 1e-3, "bits",
+              _renyi("s_t")),
+        Check("identical points in T", "matrix_renyi", "I_a(X;T)", 0.0, 1e-3, "bits",
+              _renyi("i_xt", identical=True)),
         Check("64 far-apart points, log2 64", "dse", "DSE", 6.0, 1e-4, "bits",
               _dse_far_apart),
         Check("64 identical points", "dse", "DSE", 0.0, 1e-4, "bits", _dse_identical),

@@ -39,7 +39,7 @@ __all__ = ["COSTLY", "DEFAULT_ESTIMATORS", "LEGACY_DEFAULT_ESTIMATORS", "PRESETS
 #: activations (the paper's sigma = 10 puts every pair of samples within one kernel width:
 #: DSMI ~ 0 on every layer).
 DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde", "compressed(noise='absolute')",
-                      "dsmi(sigma=1.0)", "matrix_renyi")
+                      "dsmi(sigma=1.0)")
 #: The default of runs made before `DEFAULT_ESTIMATORS` held every estimator (their config.json
 #: has ``estimator_names: null``): what ``--resume`` continues them with.
 LEGACY_DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde")

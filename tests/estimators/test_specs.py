@@ -91,5 +91,6 @@ def test_default_run_uses_every_estimator():
     from infoplane.experiments.presets import DEFAULT_ESTIMATORS
 
     ests = [from_spec(s) for s in DEFAULT_ESTIMATORS]
-    assert {e.name for e in ests} == set(NAMES)
+    # matrix_renyi is opt-in until its reports, dashboard and checks know it (issue 20)
+    assert {e.name for e in ests} == set(NAMES) - {"matrix_renyi"}
     assert Compressed(noise="absolute") in ests and DiffusionSpectral(sigma=1.0) in ests
