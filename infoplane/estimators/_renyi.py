@@ -202,7 +202,7 @@ def _operator(gram: Gram, chunk: int, cache_mb: float):
         return (lambda v: jnp.dot(a, v, precision=_HI)), jnp.sum(a * a)
 
     frob = jnp.sum(_row_map(lambda r, ub, lb: jnp.sum(_block(gram, r, ub, lb, n) ** 2, axis=1),
-                            gram, chunk)) / (n * n)
+                            gram, chunk)) / (float(n) * n)
 
     def matvec(v):
         return _row_map(lambda r, ub, lb: jnp.dot(_block(gram, r, ub, lb, n), v, precision=_HI),
