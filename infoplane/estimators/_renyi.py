@@ -91,23 +91,25 @@ def scale(z, sigma):
     return z * (1.0 / (math.sqrt(2.0) * jnp.asarray(sigma, jnp.float32)))
 
 
-def _block(gram: Gram, rows, ub: tuple, lb, n: int):
-    """Rows ``rows`` (b,) of K (float32): ``ub`` their scaled samples, ``lb`` their labels."""
-    d2 = 0.0 if gram.d2 is None else gram.d2[rows]
+def _block(gram: Gram, rows, ub: tuple, lb, n: int, dtype=jnp.float32):
+    """Rows ``rows`` (b,) of K: ``ub`` their scaled samples, ``lb`` their labels. Distances in
+    float32, each factor's cast to ``dtype`` (float64 inside ``enable_x64``) before the sum and
+    the kernel, so near-one entries keep their small differences."""
+    d2 = 0.0 if gram.d2 is None else gram.d2[rows].astype(dtype)
     for u, u_rows in zip(gram.us, ub, strict=True):
-        d2 = d2 + pairwise_sqdist(u_rows, u)
+        d2 = d2 + pairwise_sqdist(u_rows, u).astype(dtype)
     self_ = rows[:, None] == jnp.arange(n)[None, :]
-    k = jnp.where(self_, 1.0, jnp.exp(-jnp.where(self_, 0.0, d2)))
+    k = jnp.where(self_, 1.0, jnp.exp(-jnp.where(self_, 0.0, d2))).astype(dtype)
     if gram.labels is not None:
         same = lb[:, None] == gram.labels[None, :]
-        k = k * jnp.where(same, 1.0, jnp.asarray(gram.off, jnp.float32))
+        k = k * jnp.where(same, 1.0, jnp.asarray(gram.off, dtype))
     return k
 
 
-def dense(gram: Gram):
-    """The (n, n) float32 Gram K (unit diagonal)."""
+def dense(gram: Gram, dtype=jnp.float32):
+    """The (n, n) Gram K (unit diagonal) in ``dtype``."""
     n = gram.n
-    return _block(gram, jnp.arange(n), gram.us, gram.labels, n)
+    return _block(gram, jnp.arange(n), gram.us, gram.labels, n, dtype)
 
 
 def _row_map(fn, gram: Gram, chunk: int):
@@ -159,36 +161,20 @@ def _eigvals(k):
     return eigh_tridiagonal(d, e, eigvals_only=True)
 
 
+def _entropy_of(k, alpha: float):
+    """S_alpha(K / n) in nats (K's dtype) from the eigenvalues of the dense Gram K."""
+    lam = jnp.clip(_eigvals(k / k.shape[0]), 0.0, None)
+    return entropy_from_g(jnp.sum(_g(lam / jnp.sum(lam), alpha)), alpha)
+
+
 def exact_entropy(gram: Gram, alpha: float, precision: str = "float64"):
     """S_alpha(K / n) in nats (float32), from the eigenvalues of the dense Gram."""
-    n = gram.n
     if precision == "float64":
         with jax.enable_x64(True):
-            # the kernel again in float64 from the float32 distances: near-one entries keep
-            # their small differences (K = 1 - small on smooth kernels)
-            k64 = _dense64(gram)
-            lam = jnp.clip(_eigvals(k64 / n), 0.0, None)
-            lam = lam / jnp.sum(lam)
-            s = entropy_from_g(jnp.sum(_g(lam, alpha)), alpha)
-            return s.astype(jnp.float32)
-    lam = jnp.clip(_eigvals(dense(gram) / n), 0.0, None)
-    lam = lam / jnp.sum(lam)
-    return entropy_from_g(jnp.sum(_g(lam, alpha)), alpha)
-
-
-def _dense64(gram: Gram):
-    """The dense Gram in float64 (inside ``enable_x64``): float32 distances, float64 kernel."""
-    n = gram.n
-    d2 = 0.0 if gram.d2 is None else gram.d2.astype(jnp.float64)
-    for u in gram.us:
-        d2 = d2 + pairwise_sqdist(u, u).astype(jnp.float64)
-    eye = jnp.eye(n, dtype=bool)
-    k = jnp.where(eye, 1.0, jnp.exp(-jnp.where(eye, 0.0, d2))) if (
-        gram.us or gram.d2 is not None) else jnp.ones((n, n), jnp.float64)
-    if gram.labels is not None:
-        same = gram.labels[:, None] == gram.labels[None, :]
-        k = k * jnp.where(same, 1.0, jnp.asarray(gram.off, jnp.float64))
-    return k
+            # the kernel in float64 from the float32 distances: near-one entries keep their
+            # small differences (K = 1 - small on smooth kernels)
+            return _entropy_of(dense(gram, jnp.float64), alpha).astype(jnp.float32)
+    return _entropy_of(dense(gram), alpha)
 
 
 # ---- scalable mode: stochastic Lanczos quadrature ----------------------------------------------

@@ -35,8 +35,9 @@ Maths
   the width used is in aux.
 
 Numerics and modes (`infoplane.estimators._renyi`): "exact", eigenvalues of the n x n Gram
-in float64 (O(n^2 d + n^3) time, O(n^2) memory; within 1e-6 bits of NumPy float64
-``eigvalsh``); "slq", stochastic Lanczos quadrature, matrix-free above ``cache_mb`` (O(n^2
+in float64 (O(n^2 d + n^3) time, O(n^2) memory; within 1e-5 bits of NumPy float64
+``eigvalsh`` on the same float32 samples: 9.2e-6 at most at n = 4096, from the float32
+distances); "slq", stochastic Lanczos quadrature, matrix-free above ``cache_mb`` (O(n^2
 (d + steps probes)) time, O(n (chunk + steps probes)) memory), with its standard error;
 "auto" is exact up to `EXACT_MAX_N` = 4096 rows. Compile time does not grow with d.
 
