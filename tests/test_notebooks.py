@@ -31,7 +31,7 @@ nbformat = pytest.importorskip("nbformat")
 
 
 def test_notebooks_exist():
-    assert len(NOTEBOOKS) == 6, [p.name for p in NOTEBOOKS]
+    assert len(NOTEBOOKS) == 7, [p.name for p in NOTEBOOKS]
 
 
 @pytest.fixture(scope="session")

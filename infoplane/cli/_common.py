@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from infoplane.experiments import runtime
+from infoplane.report.tensorboard.format import quantity_symbols
 
 __all__ = ["TABLE_MAX_ROWS", "UsageError", "log", "parse_estimators", "print_table",
            "setup_jax"]
@@ -46,7 +47,9 @@ def _cell(r: dict | None) -> str:
 
 def print_table(rows: list[dict], layers, out) -> None:
     """Per estimator and split (first seed): rows = recorded epochs (at most TABLE_MAX_ROWS),
-    columns = layers. NaN values print as "unstable" (see `_cell`), with a note below."""
+    columns = layers, headed by the estimator's quantities (`quantity_symbols`: I(X;T)/I(T;Y),
+    DSMI(X;T)/DSMI(T;Y), I_α(X;T)/I_α(T;Y) with α). NaN values print as "unstable" (see
+    `_cell`), with a note below."""
     if not rows:
         return
     first_seed = rows[0]["seed"]
@@ -64,8 +67,11 @@ def print_table(rows: list[dict], layers, out) -> None:
         text = {(e, layer): _cell(cells.get((e, layer))) for e in epochs for layer in layers}
         width = max(11, *(len(layer) + 2 for layer in layers),
                     *(len(c) + 2 for c in text.values()))
-        units = next(iter(cells.values()))["units"]
-        print(f"\n{est} ({split}, seed {first_seed}): I(X;T)/I(T;Y) in {units}", file=out)
+        first = next(iter(cells.values()))
+        xt, ty, note = quantity_symbols(est, first["params"])
+        note = f", {note}" if note else ""
+        print(_printable(f"\n{est} ({split}, seed {first_seed}): {xt}/{ty} in "
+                         f"{first['units']}{note}", out), file=out)
         print("  epoch" + "".join(f"{layer:>{width}}" for layer in layers), file=out)
         for e in epochs:
             print(f"{e:>7}" + "".join(text[(e, layer)].rjust(width) for layer in layers),
@@ -74,6 +80,21 @@ def print_table(rows: list[dict], layers, out) -> None:
             print("  unstable: flagged by the estimator, its spread makes the number "
                   "meaningless (NaN in results.csv; the value and its standard error are in "
                   "aux.csv)", file=out)
+
+
+#: ASCII spellings of the non-ASCII letters of the quantity names, for a terminal that has
+#: no encoding for them (e.g. cp1252 has no α).
+_ASCII = {"α": "alpha", "é": "e", "±": "+-"}
+
+
+def _printable(text: str, out) -> str:
+    """``text`` as ``out`` can encode it: unchanged, or with `_ASCII` spellings."""
+    try:
+        text.encode(getattr(out, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        for a, b in _ASCII.items():
+            text = text.replace(a, b)
+    return text
 
 
 def log(msg: str) -> None:

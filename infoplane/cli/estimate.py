@@ -12,7 +12,7 @@ __all__ = ["add_parser", "cmd_estimate"]
 
 def add_parser(sub) -> None:
     """The ``estimate`` subcommand and its options."""
-    from infoplane.cli.run import costly_help
+    from infoplane.cli.run import costly_help, costly_names
     from infoplane.estimators import NAMES
 
     costly = costly_help()
@@ -35,8 +35,8 @@ def add_parser(sub) -> None:
                      "specs with parameters such as 'dsmi(sigma=1.0)' (see `infoplane run "
                      "--help`)")
     est.add_argument("--subsample", type=int, default=None,
-                     help="probe subset size for the costly estimators (compressed, dsmi); 0 = "
-                     f"all (default: {costly})")
+                     help=f"probe subset size for the costly estimators "
+                     f"({', '.join(costly_names())}); 0 = all (default: {costly})")
 
 
 def cmd_estimate(args) -> int:

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from infoplane.cli._common import UsageError
 from infoplane.store.layout import CONFIG_FILE, FIGURES_DIR
 
-__all__ = ["add_parser", "cmd_plot"]
+__all__ = ["add_parser", "cmd_plot", "parse_params"]
 
 
 def add_parser(sub) -> None:
@@ -39,6 +40,11 @@ def add_parser(sub) -> None:
     plot.add_argument("--split", default=None,
                       help="probe set to draw, e.g. train or test (default: train or the only "
                       "one)")
+    plot.add_argument("--params", default=None, metavar="KEY=VALUE,...",
+                      help="which parameter set of the estimator to draw when the run holds "
+                      "several (plane/curves; e.g. after `infoplane estimate RUN --estimators "
+                      "\"matrix_renyi(label_kernel=linear)\"`): the keys that differ, "
+                      "e.g. label_kernel=linear; values are Python literals or bare words")
     plot.add_argument("--dpi-tolerance", type=float, default=0.05,
                       help="flag a deeper layer exceeding a shallower one by more than this "
                       "many bits (default: %(default)s)")
@@ -77,36 +83,63 @@ def cmd_plot(args) -> int:
     if args.split is not None and args.split not in splits:
         raise UsageError(f"unknown split {args.split!r}; this run has {', '.join(splits)}")
     split = args.split or ("train" if "train" in splits else splits[0])
+    params = parse_params(args.params)
     # draw the table read above (read once, warned once), ceilings from config.json if any
     ceilings = run_dir if os.path.isfile(os.path.join(run_dir, CONFIG_FILE)) else None
     try:
         if args.kind == "plane":
             fig, _ = figures.information_plane(table, estimator=estimator, split=split,
-                                               ceilings=ceilings,
+                                               ceilings=ceilings, params=params,
                                                dpi_tolerance=args.dpi_tolerance)
         elif args.kind == "panel":
             fig, _ = figures.estimator_panel(table, split=split, ceilings=ceilings,
                                              dpi_tolerance=args.dpi_tolerance)
         else:
             fig, _ = figures.information_curves(table, estimator=estimator, split=split,
-                                                ceilings=ceilings)
-        out = args.output or os.path.join(
-            run_dir, FIGURES_DIR, args.kind + (f"-{estimator}" if estimator else "") + ".png")
+                                                ceilings=ceilings, params=params)
+        suffix = (f"-{estimator}" if estimator else "") + (
+            "-" + re.sub(r"[^A-Za-z0-9._=-]+", "_", args.params) if params else "")
+        out = args.output or os.path.join(run_dir, FIGURES_DIR, args.kind + suffix + ".png")
         if os.path.dirname(out):
             os.makedirs(os.path.dirname(out), exist_ok=True)
         figures.save(fig, out)
     except ValueError as err:
-        raise UsageError(str(err)) from None
+        hint = (" (on the command line: --params KEY=VALUE,...)" if "params=" in str(err)
+                else "")
+        raise UsageError(str(err) + hint) from None
     print(f"wrote {out}")
     sel = table.where(split=split) if estimator is None else table.where(
         split=split, estimator=estimator)
     top = None
     if ceilings is not None:  # the figure's ceilings, in bits, as the checks take them
         c = figures.load_ceilings(ceilings, split)
-        top = {split: {q: v for q, v in (("i_xt", c.h_x), ("i_ty", c.h_y)) if v is not None}}
+        top = {split: {q: v for q, v in (("i_xt", c.h_x), ("i_ty", c.h_y), ("n", c.n))
+                       if v is not None}}
     print(checks.check_report(sel, top, dpi_tolerance=args.dpi_tolerance,
                               aux=_aux_rows(run_dir)))
     return 0
+
+
+def parse_params(text: str | None) -> dict | None:
+    """``--params``: "key=value,..." -> {key: value} (values Python literals, else the bare
+    word as a string); None when not given."""
+    import ast
+
+    if text is None:
+        return None
+    out = {}
+    for item in (i for i in text.split(",") if i.strip()):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"--params: {item.strip()!r} is not key=value (e.g. --params "
+                             "label_kernel=linear,alpha=2.0)")
+        try:
+            out[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            out[key.strip()] = value.strip()
+    if not out:
+        raise UsageError("--params: give at least one key=value, e.g. label_kernel=linear")
+    return out
 
 
 def _aux_rows(run_dir: str):

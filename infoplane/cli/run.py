@@ -9,7 +9,7 @@ import sys
 
 from infoplane.cli._common import UsageError, log, parse_estimators, print_table, setup_jax
 
-__all__ = ["add_parser", "check_args", "cmd_run", "costly_help", "parse_schedule",
+__all__ = ["add_parser", "check_args", "cmd_run", "costly_help", "costly_names", "parse_schedule",
            "parse_seeds", "report"]
 
 
@@ -18,6 +18,13 @@ def costly_help() -> str:
     from infoplane.experiments.presets import COSTLY
 
     return ", ".join(f"{k} {v}" for k, v in COSTLY.items())
+
+
+def costly_names() -> list[str]:
+    """The estimators that see a subsample by default (`infoplane.experiments.presets.COSTLY`)."""
+    from infoplane.experiments.presets import COSTLY
+
+    return list(COSTLY)
 
 
 def add_parser(sub) -> None:
@@ -70,7 +77,8 @@ def add_parser(sub) -> None:
                      f"(default: {','.join(DEFAULT_ESTIMATORS)}; {own})")
     costly = costly_help()
     run.add_argument("--subsample", type=int, default=None,
-                     help="the costly estimators (compressed, dsmi) see a stratified subset of "
+                     help=f"the costly estimators ({', '.join(costly_names())}) see a "
+                     "stratified subset of "
                      "this many probe samples, the same at every epoch, recorded in their "
                      f"params; 0 = the whole probe (default: {costly})")
     run.add_argument("--seed", type=int, default=0,
@@ -298,7 +306,10 @@ def report(summary) -> int:
     if len(table):
         from infoplane.cli.plot import _aux_rows
 
-        print("\n" + checks.check_report(table, rec.ceilings, aux=_aux_rows(rec.run_dir)))
+        # the probe sizes too: the log2 n ceiling of matrix_renyi on the whole probe
+        tops = {split: {**c, "n": int(rec.probes[split][1].shape[0])}
+                for split, c in rec.ceilings.items()}
+        print("\n" + checks.check_report(table, tops, aux=_aux_rows(rec.run_dir)))
     for seed, m in summary.final.items():
         acc = ", ".join(f"{k} {v:.4f}" for k, v in m.items())
         print(f"\nfinal metrics, seed {seed}: {acc}")

@@ -15,7 +15,8 @@ Data format (see the recorder's TensorBoard writer): one tensor per recorded epo
 (estimator label, split, seed), tag ``infoplane/<label>/<split>/seed<k>``, step = epoch, float64
 of shape (L, 2) = per layer [I(X;T), I(T;Y)], NaN where missing; the summary metadata's
 ``plugin_data.content`` is JSON with version, estimator, label, split, seed, layers, quantities,
-units, params and ceilings.
+units, params, ceilings (and ceiling_names); names, title and ceiling_names are added here
+(`display_names`: the axis names of the figures, e.g. "matrix-Rényi I_α(X;T), α=1.01").
 
 Routes (under ``/data/plugin/infoplane``):
 
@@ -25,12 +26,13 @@ Routes (under ``/data/plugin/infoplane``):
     the bundled page (``static/index.html`` works on its own too), JS and CSS.
 ``/runs``
     ``{"runs": [{"run", "series": [{"tag", "label", "estimator", "split", "seed", "layers",
-    "quantities", "units", "params", "ceilings", "n_epochs", "last_epoch"}]}], "message",
+    "quantities", "units", "params", "ceilings", "ceiling_names", "names", "title",
+    "n_epochs", "last_epoch"}]}], "message",
     "sampling": {"samples_per_plugin": ..., "warning": ...}}``.
 ``/points?run=R&label=L&split=S[&seed=K]``
     ``{"run", "label", "split", "estimator", "layers", "units", "params", "ceilings",
-    "series": [{"seed", "tag", "epochs": [e...], "i_xt": [[per layer] per epoch],
-    "i_ty": [[per layer] per epoch], "nonfinite": [[epoch, layer, quantity, kind]]}],
+    "ceiling_names", "names", "title", "series": [{"seed", "tag", "epochs": [e...], "i_xt":
+    [[per layer] per epoch], "i_ty": [[...]], "nonfinite": [[epoch, layer, quantity, kind]]}],
     "warnings": [...]}``: exactly the stored float64 values (JSON floats round-trip exactly),
     NaN/inf -> null, each null flagged in ``nonfinite`` (kind "nan", "inf" or "-inf"; the page
     counts them). All seeds when ``seed`` is omitted.
@@ -58,7 +60,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from infoplane.report.tensorboard.format import json_safe
+from infoplane.report.tensorboard.format import display_names, json_safe
 
 PLUGIN_NAME = "infoplane"
 TAB_NAME = "Information plane"
@@ -137,6 +139,7 @@ def parse_metadata(content: bytes | str | None, tag: str = "") -> dict | None:
         return None
     if not (isinstance(out["layers"], list) and all(isinstance(s, str) for s in out["layers"])):
         out["layers"] = None
+    out.update(display_names(out["estimator"], out["params"], meta.get("ceiling_names")))
     return json_safe(out)
 
 
@@ -427,6 +430,7 @@ class InfoplanePlugin(base_plugin.TBPlugin):
             "units": first["units"],
             "params": first["params"],
             "ceilings": first["ceilings"],
+            **{k: first[k] for k in ("ceiling_names", "names", "title")},
             "series": [],
             "warnings": [],
         }

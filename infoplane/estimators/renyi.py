@@ -304,7 +304,8 @@ class MatrixRenyi:
         (Y Y^T). sigma_y: the labels' width (> 0; default 0.1).
       conv: "tensor" (default: one kernel on the flattened map) or "multivariate" (a width per
         channel; needs ``channels`` = C and ``channels_last``: the map was (..., C) or (C, ...)
-        before flattening).
+        before flattening; ``channels=0``, the default, lets the Recorder and
+        `infoplane estimate` take C from each layer's shape).
       mode, precision, probes, steps, chunk, cache_mb, seed: the solver (see `matrix_entropy`).
       units: "bits" (default) or "nats".
 
@@ -356,11 +357,6 @@ class MatrixRenyi:
         check_choice(self.conv, "conv", CONVS, owner=own)
         check_int(self.channels, "channels", lo=0, owner=own)
         check_flag(self.channels_last, "channels_last", owner=own)
-        if self.conv == "multivariate" and self.channels < 1:
-            raise ValueError(
-                "MatrixRenyi conv='multivariate' needs channels=C, the layer's channel count "
-                "(a width per channel); conv='tensor' needs none."
-            )
         _check_solver(self.mode, self.precision, self.probes, self.steps, self.chunk,
                       self.cache_mb, owner=own)
         object.__setattr__(self, "cache_mb", float(self.cache_mb))
@@ -393,6 +389,13 @@ class MatrixRenyi:
             sigma = _width(t, self.sigma, k=self.k, gamma=self.gamma, chunk=self.chunk)
             return R.scale(t, sigma), sigma
         c = self.channels
+        if c < 1:
+            raise ValueError(
+                "MatrixRenyi conv='multivariate' needs channels=C, the layer's channel count "
+                "(a width per channel). The Recorder and `infoplane estimate` fill channels=0 "
+                "in from each layer's shape; called directly, give channels=C "
+                "(conv='tensor' needs none)."
+            )
         if d % c:
             raise ValueError(
                 f"MatrixRenyi conv='multivariate' with channels={c}: the layer has {d} values "

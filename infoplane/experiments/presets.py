@@ -31,7 +31,8 @@ __all__ = ["COSTLY", "DEFAULT_ESTIMATORS", "LEGACY_DEFAULT_ESTIMATORS", "PRESETS
            "load_preset_data", "model_factory", "preset_data", "preset_estimators"]
 
 
-#: Estimators of ``infoplane run`` when none are given: every estimator, as specs
+#: Estimators of ``infoplane run`` when none are given: every estimator but the opt-in
+#: ``matrix_renyi`` (in the conv-net presets' own lists), as specs
 #: (`infoplane.estimators.from_spec`). Two differ from their class defaults, for the presets'
 #: tanh networks (see README, "Honesty notes"): ``compressed`` adds absolute noise (relative
 #: noise leaves a saturated softmax output's near-zero coordinate almost noiseless, and its
@@ -113,23 +114,25 @@ PRESETS: dict[str, Preset] = {
                hidden=(100, 100), epochs=200, points=20, learning_rate=1e-3, batch_size=100,
                probe="split", estimators=RELU_ESTIMATORS),
         # Butakov et al. (ICLR 2024): Adam 1e-5, batch 1024, 300 epochs, every epoch estimated
-        # on the 10 000 test images; the estimators the issue names (binning, compressed, KDE).
+        # on the 10 000 test images; the estimators the issue names (binning, compressed, KDE)
+        # and the CNN literature's matrix-based Renyi entropy (Wickstrom et al.'s tensor kernel).
         Preset("mnist-cnn", "Butakov et al.'s LeakyReLU conv net (conv 8, 16, 32, dense 32) "
                "on MNIST or Fashion-MNIST (--data DIR of the four IDX files, or mnist.npz); "
                "every epoch on the test images", data="mnist", model="butakov",
                activation="leaky_relu", hidden=(32,), epochs=300, learning_rate=1e-5,
                batch_size=1024, probe="test", schedule="every",
                estimators=("binning(range='data')", "compressed(noise='absolute')",
-                           "kde(adaptive=True)")),
+                           "kde(adaptive=True)", "matrix_renyi")),
         # A small VGG-style ReLU net; Adam 1e-3, batch 128, 50 epochs, 20 log-spaced epochs
         # recorded on the 10 000 test images. No KDE by default: O(N^2 d) on layers of up to
-        # 16 384 values (add it with --estimators on a GPU).
+        # 16 384 values (add it with --estimators on a GPU). matrix_renyi, as Wickstrom et al.
+        # on VGG16 / CIFAR-10, on its 512-image subsample (COSTLY).
         Preset("cifar-cnn", "small VGG-style ReLU conv net (16,16 | 32,32 | 64,64, dense 128) "
                "on CIFAR-10 (--data DIR of the python batches); the test images",
                data="cifar10", model="vgg", activation="relu", hidden=(128,), epochs=50,
                points=20, learning_rate=1e-3, batch_size=128, probe="test",
                estimators=("binning(range='data')", "adaptive_binning",
-                           "compressed(noise='absolute')")),
+                           "compressed(noise='absolute')", "matrix_renyi")),
     )
 }
 

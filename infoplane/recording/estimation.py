@@ -10,10 +10,21 @@ once per epoch.
 Rows (`infoplane.store.tables`): one result row per (seed, split, epoch, layer, estimator),
 the saturation statistics of each layer (`infoplane.report.diagnostics`) and every
 auxiliary scalar of an estimate (`aux_scalars`).
+
+Channel counts (`Estimation.layer_estimator`): an estimator that needs the layer's channel
+count -- `MatrixRenyi` with ``conv="multivariate"`` and ``channels=0``, anywhere in a chain of
+wrappers (`Subsample`) -- gets it per layer (`with_layer_channels`): from the layer's
+per-sample shape before flattening (``shapes``, (H, W, C) channels last, or (C, H, W) with
+``channels_last=False``), else from the per-channel counts (``channels``). It is not also
+wrapped in `PerChannel` (its multivariate kernel already treats the channels one by one). Its
+rows keep the estimator's own ``params`` (``channels: 0``, one curve over every layer); the
+count used is in aux ``n_channels``. A flat layer (shape (d,)) or one whose shape is not known
+fails for that estimator with a message saying so (a failure row, the others go on).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from collections.abc import Mapping, Sequence
@@ -24,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from infoplane.estimators._base import Estimator
+from infoplane.estimators._wrapper import chain as _chain
 from infoplane.estimators.apply import dispatch_prepared, finish_prepared, prepare
 from infoplane.estimators.channels import PerChannel
 from infoplane.estimators.validate import check_activations
@@ -31,7 +43,8 @@ from infoplane.recording.buffer import Entry
 from infoplane.recording.placement import stack_epochs
 from infoplane.report import diagnostics as _diagnostics
 
-__all__ = ["Estimation", "NonFiniteEstimateWarning", "aux_scalars", "params_json"]
+__all__ = ["Estimation", "NonFiniteEstimateWarning", "aux_scalars", "merged_shapes",
+           "needs_layer_channels", "params_json", "with_layer_channels"]
 
 
 class NonFiniteEstimateWarning(RuntimeWarning):
@@ -58,6 +71,69 @@ def aux_scalars(result, n_epochs: int) -> dict[str, np.ndarray]:
     return out
 
 
+def needs_layer_channels(est) -> bool:
+    """Whether ``est`` (or an estimator it wraps) needs the layer's channel count: a
+    multivariate `MatrixRenyi` with ``channels=0``."""
+    while est is not None:
+        if getattr(est, "conv", None) == "multivariate" and getattr(est, "channels", None) == 0:
+            return True
+        est = getattr(est, "estimator", None)
+    return False
+
+
+def with_layer_channels(est, layer: str, shape: tuple[int, ...] | None,
+                        counted: int | None = None, counts_known: bool = False):
+    """``est`` with the layer's channel count given to the estimator that needs it
+    (`needs_layer_channels`; wrappers rebuilt with `dataclasses.replace`). ``shape``: the
+    layer's per-sample shape before flattening (None: unknown); ``counted``: its channel
+    count from the per-channel counts (channels last), used when the shape is unknown;
+    ``counts_known``: those counts cover every multi-channel layer (so a layer without one is
+    flat). ValueError, naming the layer, for a flat layer or an unknown shape."""
+    inner = getattr(est, "estimator", None)
+    if inner is not None:  # a wrapper (Subsample): rebuilt around the filled estimator
+        return dataclasses.replace(est, estimator=with_layer_channels(
+            inner, layer, shape, counted, counts_known))
+    if not needs_layer_channels(est):
+        return est
+    last = bool(getattr(est, "channels_last", True))
+    if shape is not None and len(shape) >= 2:
+        c = int(shape[-1] if last else shape[0])
+    elif shape is None and counted is not None and last:
+        c = int(counted)
+    else:
+        what = (f"is flat (per-sample shape {tuple(shape)}), it has no channels" if shape
+                is not None else "is flat or has one channel (per the per-channel counts)"
+                if counts_known and last else "has no known per-sample shape (its activations "
+                "arrived flattened)")
+        raise ValueError(
+            f"{est.name} conv='multivariate' with channels=0 takes the layer's channel count "
+            f"from its shape, but layer {layer!r} {what}. Use conv='tensor' for it, or give "
+            "channels=C explicitly."
+        )
+    return dataclasses.replace(est, channels=c)
+
+
+def merged_shapes(known: Mapping, shapes: Mapping) -> dict[str, tuple[int, ...]]:
+    """The per-sample shapes to keep: ``shapes`` unless ``known`` already has a multi-axis
+    one (the first call that gives any multi-axis shape wins; flat shapes, e.g. of activations
+    that arrive flattened, never replace known ones)."""
+    shapes = {str(k): tuple(int(s) for s in v) for k, v in shapes.items()}
+    if not known or (any(len(v) > 1 for v in shapes.values())
+                     and not any(len(v) > 1 for v in known.values())):
+        return shapes
+    return dict(known)
+
+
+def _count_in_aux(result, est, row, n_epochs: int):
+    """``result`` with aux ``n_channels`` (the layer's channel count that ``est`` was given)
+    when its rows carry ``row``'s parameters, which do not say it (`with_layer_channels`)."""
+    if row is est or not needs_layer_channels(row):
+        return result
+    c = next(e.channels for e in _chain(est) if getattr(e, "conv", None))
+    return dataclasses.replace(result, aux={**result.aux, "n_channels": np.full(
+        n_epochs, c, np.float64)})
+
+
 @jax.jit
 def _layer_summary(ts):
     """Saturation statistics and finiteness of one layer's (E, N, d) epochs, in one call."""
@@ -69,7 +145,9 @@ class Estimation:
     ``buffer`` (the batch size of the first compiled shape), ``shard`` (as the `Recorder`) and
     run name (the rows' ``run``). Probe contexts are prepared once per (probe set,
     estimator, device). Failures are listed in ``errors`` (each warned about once).
-    ``channels``: ``{layer: C}`` of the layers estimated channel by channel (`PerChannel`)."""
+    ``channels``: ``{layer: C}`` of the layers estimated channel by channel (`PerChannel`).
+    ``shapes``: ``{layer: per-sample shape before flattening}`` (`learn_shapes`), for the
+    estimators that take the layer's channel count (module docstring)."""
 
     def __init__(self, probes: Mapping[str, tuple[np.ndarray, np.ndarray]],
                  estimators: Sequence[Estimator], buffer: int, shard: bool | None, run: str):
@@ -83,11 +161,32 @@ class Estimation:
         self._failed_kinds: set[tuple[str, str, str, str]] = set()  # warned about (`_fail`)
         self._contexts: dict[tuple[str, int, Any], Any] = {}
         self.channels: dict[str, int] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+
+    @property
+    def needs_shapes(self) -> bool:
+        """Whether an estimator takes the layers' channel counts (`needs_layer_channels`)."""
+        return any(needs_layer_channels(e) for e in self.estimators)
+
+    def learn_shapes(self, shapes) -> None:
+        """Keep the layers' per-sample shapes ``{layer: shape}`` (`merged_shapes`)."""
+        self.shapes = merged_shapes(self.shapes, shapes)
+
+    def row_estimator(self, i: int, layer: str) -> Estimator:
+        """The estimator whose name and ``params`` the rows of estimator ``i`` on ``layer``
+        carry: `PerChannel`-wrapped as `layer_estimator`, but without the layer's channel
+        count (one curve over every layer; the count is in aux ``n_channels``)."""
+        est, c = self.estimators[i], self.channels.get(layer)
+        return est if c is None or needs_layer_channels(est) else PerChannel(est, c)
 
     def layer_estimator(self, i: int, layer: str) -> Estimator:
         """Estimator ``i`` as applied to ``layer``: wrapped in `PerChannel` for the layers of
-        ``channels`` (its probe context is the wrapped estimator's)."""
+        ``channels`` (its probe context is the wrapped estimator's); one that takes the layer's
+        channel count gets it instead (`with_layer_channels`; ValueError when it cannot)."""
         est, c = self.estimators[i], self.channels.get(layer)
+        if needs_layer_channels(est):
+            return with_layer_channels(est, layer, self.shapes.get(layer), c,
+                                       counts_known=bool(self.channels))
         return est if c is None else PerChannel(est, c)
 
     def context(self, split: str, i: int, device=None):
@@ -146,14 +245,15 @@ class Estimation:
             job = {"split": split, "group": group, "layer": layer, "stacked": stacked,
                    "stats": stats, "finite": finite, "estimates": []}
             for i in range(len(self.estimators)):
-                est = self.layer_estimator(i, layer)
+                row = self.row_estimator(i, layer)
                 try:
+                    est = self.layer_estimator(i, layer)
                     ctx = self.context(split, i, device)
                     parts = self._dispatch_stack(est, ctx, stacked, sharded=device is None)
                 except Exception as err:  # e.g. a shape the estimator rejects at trace time
-                    job["estimates"].append((est, None, None, err))
+                    job["estimates"].append((row, row, None, None, err))
                     continue
-                job["estimates"].append((est, ctx, parts, None))
+                job["estimates"].append((est, row, ctx, parts, None))
             jobs.append(job)
         return jobs
 
@@ -197,10 +297,10 @@ class Estimation:
                 except ValueError as err:
                     bad[k] = err
         rows = []
-        for est, ctx, parts, err in job["estimates"]:
+        for est, row, ctx, parts, err in job["estimates"]:
             sub = group
             for k, problem in bad.items():
-                self._fail(est, layer, split, [group[k]], problem, failed)
+                self._fail(row, layer, split, [group[k]], problem, failed)
             if bad:
                 good = [k for k in range(len(group)) if k not in bad]
                 sub = [group[k] for k in good]
@@ -216,9 +316,10 @@ class Estimation:
                 result = done[0] if len(done) == 1 else jax.tree_util.tree_map(
                     lambda *a: np.concatenate([np.asarray(v) for v in a]), *done)
             except Exception as failure:  # one failing estimator must not lose the others
-                self._fail(est, layer, split, sub, failure, failed)
+                self._fail(row, layer, split, sub, failure, failed)
                 continue
-            rows.extend(self._result_rows(est, result, split, layer, sub, aux))
+            result = _count_in_aux(result, est, row, len(sub))
+            rows.extend(self._result_rows(row, result, split, layer, sub, aux))
         return rows
 
     def _fail(self, est, layer: str, split: str, entries: list[Entry], failure: Exception,

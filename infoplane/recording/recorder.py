@@ -295,7 +295,7 @@ class Recorder(RowTables):
                 f"epoch {epoch} of seed {seed} was already recorded; each (seed, epoch) is "
                 "recorded once (pass seed=... to record several training runs)."
             )
-        if self.per_channel and self.layer_names is None:
+        if (self.per_channel or self._estimation.needs_shapes) and self.layer_names is None:
             self._learn_channels(self._capture.shapes(model, params, self.probes[keys[0][1]][0]))
         t0 = time.perf_counter()
         captured = self.capture(model, params)
@@ -325,6 +325,7 @@ class Recorder(RowTables):
             self.flush()
 
     def _learn_channels(self, shapes: Mapping[str, Sequence[int]]) -> None:
+        self._estimation.learn_shapes(shapes)  # for estimators taking a layer's channel count
         if self.per_channel and not self._estimation.channels:  # the first epoch's shapes
             self._estimation.channels = save_channels(self.run_dir, channel_counts(shapes))
 

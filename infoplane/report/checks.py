@@ -11,19 +11,22 @@ An estimate that grows with depth by more than its own error is a sign of estima
 subsample that differs between layers, ...), not of the network. `dpi_violations` lists every
 such pair of consecutive layers; `format_violations` summarises them for a terminal.
 
-The inequality holds for Shannon mutual information. Liao et al.'s DSMI (estimator ``dsmi``)
-is a difference of diffusion spectral entropies, not a Shannon quantity: neither the DPI nor
-the ceilings H(X), H(Y) apply to it (`NOT_SHANNON`). `dpi_violations` checks whatever table
-it is given; the figures, ``infoplane plot`` and the dashboard leave those estimators out of
-the DPI check and draw no ceilings for them.
+The inequality holds for Shannon mutual information; `infoplane.report.bounds` says which
+estimators are not Shannon quantities (`NOT_SHANNON`: Liao et al.'s DSMI, ``dsmi``, and the
+matrix-based Rényi MI, ``matrix_renyi``) and why. `dpi_violations` checks whatever table it is
+given; `check_report`, the figures, ``infoplane plot`` and the dashboard leave those
+estimators out of the DPI check.
 
-A Shannon estimate must also lie in its range: 0 <= I(X;T) <= H(X) and 0 <= I(T;Y) <= H(Y)
-on the probe set. `range_violations` lists the estimates outside it by more than a tolerance
-(negative values from kNN bias, values above the ceiling from noise-dominated layers, ...):
-they show where an estimator's number cannot be read as information. `check_report` runs both
-checks for a terminal (``infoplane run`` and ``infoplane plot`` print it), and lists every NaN
-or +-inf estimate (`infoplane.report.nonfinite`: withheld on purpose, or an estimator
-failure); both checks leave those out.
+An estimate must also lie in its range: 0 <= I(X;T) <= H(X) and 0 <= I(T;Y) <= H(Y) on the
+probe set for a Shannon estimator (log2 n of I(X;T) on a subsample of n), 0 <= I <= log2 n for
+``matrix_renyi`` (and <= H(X), H(Y) for alpha >= 1), no known range for ``dsmi``
+(`infoplane.report.bounds.ceilings_of`). `range_violations` lists the estimates outside it by
+more than a tolerance (negative values from kNN bias, values above the ceiling from
+noise-dominated layers, ...): they show where an estimator's number cannot be read as
+information. `check_report` runs both checks for a terminal (``infoplane run`` and
+``infoplane plot`` print it), names the estimators each check leaves out and why, and lists
+every NaN or +-inf estimate (`infoplane.report.nonfinite`: withheld on purpose, or an
+estimator failure); both checks leave those out.
 
 This module only reads values from the table (pure NumPy); it estimates nothing.
 
@@ -39,27 +42,26 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from infoplane.report.bounds import (
+    NO_CEILING,
+    NOT_SHANNON,
+    NOT_SHANNON_WHY,
+    RENYI,
+    ceilings_of,
+    i_xt_ceiling,
+    is_shannon,
+)
 from infoplane.report.nonfinite import format_nonfinite, nonfinite_estimates
 from infoplane.store.results import Results
 
 __all__ = ["NOT_SHANNON", "QUANTITIES", "DPIViolation", "RangeViolation", "check_report",
            "dpi_violations", "format_range_violations", "format_violations", "i_xt_ceiling",
            "is_shannon", "range_violations"]
-
-#: Estimator names whose values are not Shannon information (DSMI): no DPI, no H(X)/H(Y) ceiling.
-NOT_SHANNON = frozenset({"dsmi"})
-
-
-def is_shannon(estimator: str) -> bool:
-    """Whether an estimator's I(X;T), I(T;Y) estimate Shannon mutual information, so that the
-    data-processing inequality and the ceilings H(X), H(Y) apply (False for `NOT_SHANNON`)."""
-    return estimator not in NOT_SHANNON
 
 #: The quantities of a results row that the DPI constrains, with their printed names.
 QUANTITIES = {"i_xt": "I(X;T)", "i_ty": "I(T;Y)"}
@@ -288,32 +290,14 @@ def format_violations(
     return "\n".join(lines)
 
 
-def i_xt_ceiling(h_x: float, params, units: str = "bits") -> float:
-    """The largest I(X;T) an estimator with ``params`` can report on a probe whose inputs have
-    entropy ``h_x`` (in ``units``): min(H(X), log n) when it sees a subsample of n probe
-    samples (`infoplane.Subsample`, params key ``subsample``), else H(X).
-
-    ``params``: the estimator's parameters, a mapping or its JSON string (a results row's
-    ``params``); anything unreadable leaves ``h_x`` as it is.
-    """
-    if isinstance(params, str):
-        try:
-            params = json.loads(params)
-        except ValueError:
-            return h_x
-    n = params.get("subsample") if isinstance(params, dict) else None
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        return h_x
-    return min(h_x, math.log2(n) * (math.log(2.0) if units == "nats" else 1.0))
-
-
 @dataclasses.dataclass(frozen=True)
 class RangeViolation(_Point):
-    """A Shannon estimate outside [0, ceiling] by more than the tolerance.
+    """An estimate outside [0, ceiling] by more than the tolerance.
 
     Attributes: run, seed, split, estimator, params, epoch, layer: the point; quantity:
-    "i_xt" or "i_ty"; value: the estimate; bound: the bound it crosses (0, or the ceiling
-    H(X) / H(Y), `i_xt_ceiling` for a subsample); units: as in the table.
+    "i_xt" or "i_ty"; value: the estimate; bound: the bound it crosses (0, or the ceiling,
+    `infoplane.report.bounds.ceilings_of`); units: as in the table; bound_name: the
+    ceiling's name ("H(X)", "H(Y)", "log2 <n>"; "" for 0).
     """
 
     layer: str
@@ -321,6 +305,7 @@ class RangeViolation(_Point):
     value: float
     bound: float
     units: str = "bits"
+    bound_name: str = ""
 
     @property
     def excess(self) -> float:
@@ -332,11 +317,23 @@ class RangeViolation(_Point):
         output: -2.520 bits < 0``."""
         rel = "<" if self.value < self.bound else ">"
         bound = "0" if self.bound == 0 else f"ceiling {self.bound:.3f}"
+        if self.bound_name and self.bound != 0:
+            bound += f" ({self.bound_name})"
         return (
             f"{self.estimator} {QUANTITIES.get(self.quantity, self.quantity)}, run {self.run}, "
             f"seed {self.seed}, split {self.split}, epoch {self.epoch}, layer {self.layer}: "
             f"{self.value:.3f} {self.units} {rel} {bound}"
         )
+
+
+def _row_ceilings(top: dict, estimator: str, params: str, units: str, cache: dict) -> dict:
+    """`ceilings_of` one row, from a split's {"i_xt": H(X), "i_ty": H(Y), "n": N} in bits."""
+    key = (estimator, params, units, id(top))
+    if key not in cache:
+        scale = math.log(2.0) if units == "nats" else 1.0
+        h = {q: None if top.get(q) is None else float(top[q]) * scale for q in QUANTITIES}
+        cache[key] = ceilings_of(estimator, params, h["i_xt"], h["i_ty"], top.get("n"), units)
+    return cache[key]
 
 
 def range_violations(
@@ -345,15 +342,17 @@ def range_violations(
     *,
     tolerance: float = 0.05,
 ) -> list[RangeViolation]:
-    """Every Shannon estimate below 0 or above its ceiling by more than ``tolerance``.
+    """Every estimate below 0 or above its ceiling by more than ``tolerance``.
 
     Args:
-      results: the table; values in its own units. Non-Shannon estimators (`NOT_SHANNON`) are
-        left out.
+      results: the table; values in its own units. Estimators with no known range
+        (`infoplane.report.bounds.NO_CEILING`: dsmi) are left out.
       ceilings: split -> {"i_xt": H(X), "i_ty": H(Y)} in bits (`infoplane.ceilings` of that
-        split's probe set; a Recorder's ``ceilings``); None, or a split missing from it,
-        checks the lower bound 0 only. I(X;T)'s ceiling takes a subsample into account
-        (`i_xt_ceiling`).
+        split's probe set; a Recorder's ``ceilings``), optionally with ``"n"``, the probe's
+        sample count; None, or a split missing from it, checks the lower bound 0 only (and
+        log2 of a subsample for matrix_renyi). Each estimator's ceilings follow
+        `infoplane.report.bounds.ceilings_of` (log2 n for a subsample of n; for
+        matrix_renyi log2 n, and H(X), H(Y) only when alpha >= 1).
       tolerance: allowed excess in the table's units.
 
     NaN and +-inf values are not range violations: `infoplane.report.nonfinite.
@@ -371,13 +370,14 @@ def range_violations(
     found: list[RangeViolation] = []
     cols = {c: results[c].tolist() for c in ("run", "seed", "split", "estimator", "params",
                                               "epoch", "layer", "units", "i_xt", "i_ty")}
+    cache: dict = {}
     for i in range(len(results)):
         estimator = cols["estimator"][i]
-        if not is_shannon(estimator):
+        if estimator in NO_CEILING:
             continue
         units = cols["units"][i]
-        scale = math.log(2.0) if units == "nats" else 1.0
-        top = ceilings.get(cols["split"][i]) or {}
+        top = _row_ceilings(ceilings.get(cols["split"][i]) or {}, estimator, cols["params"][i],
+                            units, cache)
         for q in QUANTITIES:
             v = float(cols[q][i])
             if not math.isfinite(v):  # NaN / +-inf: reported by nonfinite_estimates
@@ -385,34 +385,40 @@ def range_violations(
             bound = None
             slack = tolerance + _ROUNDING * max(1.0, abs(v))
             if v < -slack:
-                bound = 0.0
-            elif q in top:
-                hi = top[q] * scale
-                if q == "i_xt":
-                    hi = i_xt_ceiling(hi, cols["params"][i], units)
-                if v > hi + slack:
-                    bound = hi
+                bound, name = 0.0, ""
+            elif q in top and v > top[q][0] + slack:
+                bound, name = top[q]
             if bound is not None:
                 found.append(RangeViolation(
                     run=cols["run"][i], seed=int(cols["seed"][i]), split=cols["split"][i],
                     estimator=estimator, params=cols["params"][i], epoch=int(cols["epoch"][i]),
                     layer=cols["layer"][i], quantity=q, value=v, bound=float(bound),
-                    units=units))
+                    units=units, bound_name=name))
     return found
 
 
 def format_range_violations(violations: Iterable[RangeViolation], *, total: int | None = None,
-                            max_lines: int = 5) -> str:
+                            max_lines: int = 5, estimators: Sequence[str] | None = None
+                            ) -> str:
     """A summary of `range_violations` for a terminal: counts per estimator (of ``total``
-    points if given) and the ``max_lines`` largest excesses."""
+    points if given) and the ``max_lines`` largest excesses. ``estimators``: the estimators
+    checked (named when one of them is not a Shannon estimator)."""
     violations = list(violations)
+    mixed = estimators is not None and not all(is_shannon(e) for e in estimators)
     if not violations:
-        return "range check: every Shannon estimate lies in [0, ceiling]."
+        if not mixed:
+            return "range check: every Shannon estimate lies in [0, ceiling]."
+        which = (["Shannon: H(X), H(Y)"] if any(is_shannon(e) for e in estimators) else []) + [
+            f"{e}: log2 n, and H(X), H(Y) for alpha >= 1" for e in estimators if e in RENYI]
+        return (f"range check: every estimate of {', '.join(estimators)} lies in [0, its "
+                f"ceiling] ({'; '.join(which)}).")
     counts: dict[str, int] = {}
     for v in violations:
         counts[v.estimator] = counts.get(v.estimator, 0) + 1
     of = f" of {total} points" if total else ""
-    lines = [f"range check: {len(violations)} estimate(s){of} outside [0, H(X)] / [0, H(Y)] "
+    where = ("[0, ceiling] (H(X), H(Y) or log2 n)" if mixed or any(
+        not is_shannon(v.estimator) for v in violations) else "[0, H(X)] / [0, H(Y)]")
+    lines = [f"range check: {len(violations)} estimate(s){of} outside {where} "
              "-- an estimator bias there, not information:"]
     width = max(len(e) for e in counts)
     lines.extend(f"  {e:<{width}}  {n}" for e, n in counts.items())
@@ -426,29 +432,36 @@ def format_range_violations(violations: Iterable[RangeViolation], *, total: int 
 def check_report(results: Results, ceilings: dict | None = None, *,
                  dpi_tolerance: float = 0.05, range_tolerance: float = 0.05,
                  aux: Iterable[dict] | None = None) -> str:
-    """Both checks of the Shannon estimates of a table, for a terminal: the DPI
-    (`dpi_violations`, `format_violations` with its 3 worst) and the range
-    (`range_violations`); non-Shannon estimators are named as unchecked. Then every NaN or
-    +-inf estimate, of any estimator (`infoplane.report.nonfinite`): those that are not
-    withheld on purpose are listed as "non-finite" with estimator, layer, epoch and quantity;
-    those flagged unstable by their estimator (e.g. `Compressed`'s ``flag_stderr``, NaN) are
-    counted on a last "withheld" line. Both are left out of the DPI and range checks.
-    ``aux``: the run's aux rows (`infoplane.load_aux`), which tell withheld estimates
-    exactly (else a NaN of `Compressed` counts as withheld)."""
-    skipped = [e for e in results.unique("estimator") if not is_shannon(e)] if len(results) else []
-    shannon = results.where(estimator=[e for e in results.unique("estimator") if is_shannon(e)]
-                            ) if skipped else results
-    lines = []
-    if skipped:
-        lines.append(f"not checked: {', '.join(skipped)} (not a Shannon quantity: no DPI, no "
-                     "ceiling)")
-    dpi = dpi_violations(shannon, tolerance=dpi_tolerance)
-    lines.append(format_violations(dpi, tolerance=dpi_tolerance, max_lines=3) if dpi else
-                 f"DPI check: no deeper layer exceeds a shallower one by more than "
-                 f"{dpi_tolerance:g}.")
-    lines.append(format_range_violations(range_violations(shannon, ceilings,
-                                                          tolerance=range_tolerance),
-                                         total=2 * len(shannon), max_lines=3))
+    """Both checks of a table, for a terminal: the DPI of the Shannon estimates
+    (`dpi_violations`, `format_violations` with its 3 worst) and the range of every estimate
+    with a known range (`range_violations`); the estimators a check leaves out are named with
+    the reason (`infoplane.report.bounds.NOT_SHANNON_WHY`), and a check with nothing to
+    check prints no line. Then every NaN or +-inf estimate, of any estimator
+    (`infoplane.report.nonfinite`): those that are not withheld on purpose are listed as
+    "non-finite" with estimator, layer, epoch and quantity; those flagged unstable by their
+    estimator (e.g. `Compressed`'s ``flag_stderr``, NaN) are counted on a last "withheld"
+    line. Both are left out of the DPI and range checks. ``ceilings``: as in
+    `range_violations`. ``aux``: the run's aux rows (`infoplane.load_aux`), which tell
+    withheld estimates exactly (else a NaN of `Compressed` counts as withheld)."""
+    names = results.unique("estimator") if len(results) else []
+    shannon = [e for e in names if is_shannon(e)]
+    ranged = [e for e in names if e not in NO_CEILING]
+    lines = [f"not checked: {e} ({NOT_SHANNON_WHY[e]}: no DPI, no ceiling)"
+             for e in names if e in NO_CEILING and e in NOT_SHANNON]
+    lines += [f"DPI not checked: {e} ({NOT_SHANNON_WHY[e]}); its range is checked below"
+              for e in names if not is_shannon(e) and e not in NO_CEILING]
+    if shannon:
+        table = results if len(shannon) == len(names) else results.where(estimator=shannon)
+        dpi = dpi_violations(table, tolerance=dpi_tolerance)
+        which = "" if len(shannon) == len(names) else f" ({', '.join(shannon)})"
+        lines.append(format_violations(dpi, tolerance=dpi_tolerance, max_lines=3) if dpi else
+                     f"DPI check{which}: no deeper layer exceeds a shallower one by more than "
+                     f"{dpi_tolerance:g}.")
+    if ranged:
+        table = results if len(ranged) == len(names) else results.where(estimator=ranged)
+        lines.append(format_range_violations(
+            range_violations(table, ceilings, tolerance=range_tolerance), total=2 * len(table),
+            max_lines=3, estimators=ranged))
     totals: dict[str, int] = {}
     for e in results["estimator"].tolist() if len(results) else ():
         totals[e] = totals.get(e, 0) + len(QUANTITIES)

@@ -526,7 +526,9 @@ def test_parse_metadata():
     m = dash.parse_metadata(meta, "infoplane/kde/test/seed2")
     assert m == {"version": 1, "label": "kde", "estimator": "kde", "split": "test", "seed": 2,
                  "layers": LAYERS, "quantities": ["i_xt", "i_ty"], "units": "bits",
-                 "params": PARAMS["kde"], "ceilings": CEILINGS}
+                 "params": PARAMS["kde"], "ceilings": CEILINGS,
+                 "ceiling_names": {"i_xt": "H(X)", "i_ty": "H(Y)"}, "title": "KDE",
+                 "names": {"i_xt": "KDE upper-bound I(X;T)", "i_ty": "KDE (upper) I(T;Y)"}}
     # damaged content: fall back to the tag; unknown ceilings -> null
     m = dash.parse_metadata(b"\xff{not json", "infoplane/binning/train/seed0")
     assert (m["label"], m["split"], m["seed"], m["layers"]) == ("binning", "train", 0, None)

@@ -384,8 +384,6 @@ def test_bad_parameters():
         MatrixRenyi(label_kernel="rbf")
     with pytest.raises(ValueError, match="conv must be one of"):
         MatrixRenyi(conv="separable")
-    with pytest.raises(ValueError, match="needs channels=C"):
-        MatrixRenyi(conv="multivariate")
     with pytest.raises(ValueError, match="mode must be one of"):
         MatrixRenyi(mode="fast")
     with pytest.raises(ValueError, match="mode must be one of"):
@@ -405,6 +403,8 @@ def test_bad_data():
     x, y, t = probe_set(n=20)
     with pytest.raises(ValueError, match="k=20 needs more samples"):  # k >= n, knn rule
         infoplane.estimate(MatrixRenyi(k=20), x, t, y)
+    with pytest.raises(ValueError, match="needs channels=C.*from each layer's shape"):
+        infoplane.estimate(MatrixRenyi(sigma=1.0, conv="multivariate"), x, t, y)
     with pytest.raises(ValueError, match="channels=5.*36 values"):
         infoplane.estimate(MatrixRenyi(sigma=1.0, conv="multivariate", channels=5), x, t, y)
     with pytest.raises(ValueError, match="NaN"):

@@ -8,6 +8,7 @@ import io
 import math
 
 import jax
+import numpy as np
 import pytest
 
 from infoplane.estimators import NAMES, Binning, selftest
@@ -137,3 +138,34 @@ def test_unknown_name_lists_valid_names():
         run_selftest(None, only=["binning", "nope"])
     for name in selftest.estimator_names():
         assert name in str(info.value)
+
+
+def test_renyi_blobs_have_the_stated_closed_form():
+    """The matrix_renyi case of the self-test, checked in float64 NumPy: with sigma = 1 the
+    Gram of T is block-diagonal (4 blocks J / 64 up to 1e-5, 0 across), eigenvalues 1/4 x 4,
+    so S_alpha(T) = 2 for any alpha; T o X has the same blocks and Y merges them in pairs."""
+    x, t, y = selftest._renyi_blobs()
+    assert x.shape == (64, 6) and t.shape == (64, 5) and sorted(set(y.tolist())) == [0, 1]
+
+    def gram(z):
+        z = z.astype(np.float64)
+        d2 = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
+        return np.exp(-d2 / 2.0) / len(z)
+
+    def s_bits(a, alpha=1.01):
+        lam = np.clip(np.linalg.eigvalsh(a), 0, None)
+        return float(np.log2((lam ** alpha).sum()) / (1 - alpha))
+
+    a_t, a_x = gram(t), gram(x)
+    lam = np.sort(np.linalg.eigvalsh(a_t))[::-1]
+    np.testing.assert_allclose(lam[:4], 0.25, atol=1e-5)
+    assert np.abs(lam[4:]).max() < 1e-5
+    a_y = (y[:, None] == y[None, :]).astype(np.float64) / len(y)
+    for alpha in (1.01, 2.0):
+        assert s_bits(a_t, alpha) == pytest.approx(2.0, abs=1e-3)
+    joint = a_t * a_x / np.trace(a_t * a_x)
+    assert s_bits(a_t) + s_bits(a_x) - s_bits(joint) == pytest.approx(2.0, abs=1e-3)
+    joint = a_t * a_y / np.trace(a_t * a_y)
+    assert s_bits(a_t) + s_bits(a_y) - s_bits(joint) == pytest.approx(1.0, abs=1e-3)
+    matrix_checks = [c for c in CHECKS if c.estimator == "matrix_renyi"]
+    assert len(matrix_checks) == 4 and all(c.tolerance == 1e-3 for c in matrix_checks)

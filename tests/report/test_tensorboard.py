@@ -210,7 +210,9 @@ def test_dashboard_tensors(logged):
                 assert json.loads(contents[tag].decode("utf-8")) == {
                     "version": 1, "estimator": name, "label": LABELS[params], "split": split,
                     "seed": seed, "layers": list(LAYERS), "quantities": ["i_xt", "i_ty"],
-                    "units": units, "params": json.loads(params), "ceilings": ceil}
+                    "units": units, "params": json.loads(params), "ceilings": ceil,
+                    "ceiling_names": {q: None if ceil[q] is None else n for q, n in (
+                        ("i_xt", "H(X)"), ("i_ty", "H(Y)"))}}
                 events = m.Tensors(RUN, tag)
                 assert [e.step for e in events] == list(EPOCHS)
                 for e in events:

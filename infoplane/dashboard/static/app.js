@@ -423,7 +423,8 @@ class App {
     for (const [run, p] of this.points) {
       if (!this.sel.runs.has(run)) continue;
       const div = el("div", { class: "ip-param-row" }, this.paramsBox);
-      el("b", {}, div, `${p.estimator}`);
+      el("b", {}, div, p.title && p.title !== p.estimator ? `${p.estimator} · ${p.title}`
+        : `${p.estimator}`);
       el("span", {}, div, ` (${run}): ${paramsText(p.params)}`);
     }
   }
@@ -466,20 +467,22 @@ class App {
     }
 
     // scales
-    const ceil = { x: new Set(), y: new Set() };
+    // ceiling value -> its name ("H(X)", "log2 512", ...; older files: H(X), H(Y))
+    const ceil = { x: new Map(), y: new Map() };
     let xmax = 0;
     let ymax = 0;
     for (const t of traces) {
       const c = t.payload.ceilings || {};
-      if (Number.isFinite(c.i_xt)) ceil.x.add(c.i_xt);
-      if (Number.isFinite(c.i_ty)) ceil.y.add(c.i_ty);
+      const cn = t.payload.ceiling_names || {};
+      if (Number.isFinite(c.i_xt)) ceil.x.set(c.i_xt, cn.i_xt || "H(X)");
+      if (Number.isFinite(c.i_ty)) ceil.y.set(c.i_ty, cn.i_ty || "H(Y)");
       for (const p of t.pts.concat(...t.seedLines.map((s) => s.pts))) {
         if (Number.isFinite(p.x)) xmax = Math.max(xmax, p.x);
         if (Number.isFinite(p.y)) ymax = Math.max(ymax, p.y);
       }
     }
-    for (const v of ceil.x) xmax = Math.max(xmax, v);
-    for (const v of ceil.y) ymax = Math.max(ymax, v);
+    for (const v of ceil.x.keys()) xmax = Math.max(xmax, v);
+    for (const v of ceil.y.keys()) ymax = Math.max(ymax, v);
     xmax = xmax > 0 ? xmax * 1.06 : 1;
     ymax = ymax > 0 ? ymax * 1.08 : 1;
     const sx = (v) => M.l + (v / xmax) * pw;
@@ -507,31 +510,35 @@ class App {
     el("svg:rect", { x: M.l, y: M.t, width: pw, height: ph, class: "frame" }, axes);
     const units = [...new Set(traces.map((t) => t.payload.units || "bits"))].join("/");
     const ests = [...new Set(traces.map((t) => t.payload.estimator))].join(", ");
+    // the figures' axis names (e.g. "matrix-Rényi I_α(X;T), α=1.01"), one per parameter set
+    const name = (q, d) => [...new Set(traces.map((t) => (t.payload.names || {})[q] || d))]
+      .join(" / ");
     el("svg:text", { x: M.l + pw / 2, y: H - 12, class: "axis-label", id: "x-label",
-      "text-anchor": "middle" }, axes, `I(X;T) [${units}] — ${ests}, ${this.sel.split}`);
+      "text-anchor": "middle" }, axes,
+    `${name("i_xt", "I(X;T)")} [${units}] — ${ests}, ${this.sel.split}`);
     el("svg:text", {
       x: 0, y: 0, class: "axis-label", id: "y-label", "text-anchor": "middle",
       transform: `translate(16,${M.t + ph / 2}) rotate(-90)`,
-    }, axes, `I(T;Y) [${units}] — ${ests}`);
+    }, axes, `${name("i_ty", "I(T;Y)")} [${units}] — ${ests}`);
 
     // ceilings
     const cg = el("svg:g", { class: "ceilings" }, svg);
     const placed = []; // label boxes, so layer labels avoid the ceiling labels and each other
-    for (const v of ceil.x) {
-      const w = (`H(X) = ${fmt(v)} ${units}`).length * 6;
+    for (const [v, cname] of ceil.x) {
+      const w = (`${cname} = ${fmt(v)} ${units}`).length * 6;
       placed.push({ x: sx(v) - 4 - w, y: M.t + 12, w });
       el("svg:line", { x1: sx(v), x2: sx(v), y1: M.t, y2: M.t + ph, class: "ceiling ceiling-x" },
         cg);
       el("svg:text", {
         x: sx(v) - 4, y: M.t + 12, class: "ceiling-label", "text-anchor": "end",
-      }, cg, `H(X) = ${fmt(v)} ${units}`);
+      }, cg, `${cname} = ${fmt(v)} ${units}`);
     }
-    for (const v of ceil.y) {
-      placed.push({ x: M.l + 6, y: sy(v) - 5, w: (`H(Y) = ${fmt(v)} ${units}`).length * 6 });
+    for (const [v, cname] of ceil.y) {
+      placed.push({ x: M.l + 6, y: sy(v) - 5, w: (`${cname} = ${fmt(v)} ${units}`).length * 6 });
       el("svg:line", { x1: M.l, x2: M.l + pw, y1: sy(v), y2: sy(v), class: "ceiling ceiling-y" },
         cg);
       el("svg:text", { x: M.l + 6, y: sy(v) - 5, class: "ceiling-label" }, cg,
-        `H(Y) = ${fmt(v)} ${units}`);
+        `${cname} = ${fmt(v)} ${units}`);
     }
 
     // trajectories
@@ -633,8 +640,9 @@ class App {
     }
     if (traces.length) {
       el("div", { class: "ip-muted ip-legend-note" }, this.legend,
-        "Points: one per recorded epoch, coloured by epoch. Dashed grey lines: H(X) and H(Y),"
-        + " the largest possible I(X;T) and I(T;Y). Hover a point for its values.");
+        "Points: one per recorded epoch, coloured by epoch. Dashed grey lines: the largest"
+        + " values this estimator can report (H(X) and H(Y), or log2 n of the samples it sees;"
+        + " none for DSMI). Hover a point for its values.");
     }
   }
 
@@ -719,7 +727,8 @@ class App {
     el("div", { class: "tt-title" }, tip, `${t.layer} · ${t.run}`);
     const rows = [
       ["run", t.run], ["layer", t.layer], ["epoch", String(epoch)],
-      ["I(X;T)", `${fmt(p.x, 6)} ${u}`], ["I(T;Y)", `${fmt(p.y, 6)} ${u}`],
+      [(t.payload.names || {}).i_xt || "I(X;T)", `${fmt(p.x, 6)} ${u}`],
+      [(t.payload.names || {}).i_ty || "I(T;Y)", `${fmt(p.y, 6)} ${u}`],
       ["seeds", t.seedText], ["split", this.sel.split],
       ["estimator", `${t.payload.estimator} (${paramsText(t.payload.params)})`],
     ];

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,6 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from infoplane.report.figures.ceilings import (
-    Ceilings,
     draw_ceilings,
     resolve_ceilings,
     subsample_cap,
@@ -110,10 +110,10 @@ def information_curves(
                 ax.fill_between(s.epochs[ok], values[ok] - half[ok], values[ok] + half[ok],
                                 color=color, alpha=0.2, linewidth=0, label=f"_{layer} band",
                                 gid=f"band:{layer}")
-        only = Ceilings(ceil.h_x if q == "i_xt" else None, ceil.h_y if q == "i_ty" else None,
-                        ceil.units)
+        only = dataclasses.replace(ceil, h_x=ceil.h_x if q == "i_xt" else None,
+                                   h_y=ceil.h_y if q == "i_ty" else None)
         if q == "i_xt" and only.h_x is not None:
-            label = f"H(X) = {only.h_x:.2f} {only.units}"
+            label = f"{only.x_name} = {only.h_x:.2f} {only.units}"
             ax.axhline(only.h_x, color="0.35", linestyle="--", linewidth=1.0, zorder=0.5,
                        label=label, gid="ceiling:H(X)")
             ax.text(0.02, only.h_x, label, transform=ax.get_yaxis_transform(), ha="left",

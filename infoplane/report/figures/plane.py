@@ -58,10 +58,12 @@ def draw_plane(
     title: str | None,
 ) -> tuple[int, list]:
     """Draw one information plane on ``ax``; returns the number of DPI violations shown and
-    the legend handles (layers, DPI marks, error bars). For a non-Shannon estimator (DSMI) no
-    DPI marks and no ceilings are drawn: neither applies to it."""
+    the legend handles (layers, DPI marks, error bars). For a non-Shannon estimator (DSMI,
+    matrix_renyi) no DPI marks are drawn: the DPI does not apply to it (its ceilings, if any,
+    are `subsample_cap`'s: none for DSMI, log2 n and for alpha >= 1 H(X), H(Y) for
+    matrix_renyi)."""
     shannon = is_shannon(sel.estimator)
-    if not shannon:  # the ceilings were dropped by `subsample_cap`
+    if not shannon:
         show_dpi = False
     line_color = "0.45"
     handles = []

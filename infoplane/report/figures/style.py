@@ -9,7 +9,6 @@ is >= 1 and a `SymLogNorm` (linear below epoch 1, so epoch 0 gets the first colo
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 
@@ -19,6 +18,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
+
+from infoplane.report.tensorboard.format import pretty_estimator, quantity_label
 
 __all__ = ["MARKERS", "axis_label", "colorbar_ticks", "epoch_colorbar", "epoch_norm",
            "epoch_scale", "layer_colors", "new_figure", "place_legend", "pretty_estimator"]
@@ -31,41 +32,11 @@ def axis_label(estimator: str, quantity: str, units: str, params: Mapping | str 
                ) -> str:
     """The axis label of ``quantity`` ("i_xt" or "i_ty") estimated by ``estimator``, in
     ``units``: e.g. ``"binned I(X;T) [bits]"``, ``"KDE upper-bound I(X;T) [nats]"``,
-    ``"DSMI(T;Y) [bits]"``. ``params`` (a mapping or its JSON): KDE's ``bound``."""
-    if quantity not in ("i_xt", "i_ty"):
-        raise ValueError(f"quantity must be 'i_xt' or 'i_ty', got {quantity!r}")
-    if isinstance(params, str):
-        try:
-            params = json.loads(params)
-        except ValueError:
-            params = None
-    params = params if isinstance(params, Mapping) else {}
-    mi = "I(X;T)" if quantity == "i_xt" else "I(T;Y)"
-    if estimator == "binning":
-        text = f"binned {mi}"
-    elif estimator == "adaptive_binning":
-        text = f"adaptive-binned {mi}"
-    elif estimator == "kde":
-        bound = params.get("bound", "upper")
-        # I(X;T) is a bound; I(T;Y) is a difference of two bounds (an estimate, not a bound)
-        text = f"KDE {bound}-bound {mi}" if quantity == "i_xt" else f"KDE ({bound}) {mi}"
-    elif estimator == "compressed":
-        text = f"compressed {mi}"
-    elif estimator == "dsmi":
-        text = "DSMI(X;T)" if quantity == "i_xt" else "DSMI(T;Y)"
-    else:
-        text = f"{estimator} {mi}"
-    return f"{text} [{units}]"
-
-
-def pretty_estimator(estimator: str) -> str:
-    return {
-        "binning": "binning",
-        "adaptive_binning": "adaptive binning",
-        "kde": "KDE",
-        "compressed": "compressed",
-        "dsmi": "DSMI",
-    }.get(estimator, estimator)
+    ``"DSMI(T;Y) [bits]"``, ``"matrix-Rényi I_α(X;T), α=1.01 [bits]"``. ``params`` (a
+    mapping or its JSON): KDE's ``bound``, matrix_renyi's ``alpha``
+    (`infoplane.report.tensorboard.format.quantity_label`, the names the dashboard and the
+    console tables use too)."""
+    return f"{quantity_label(estimator, quantity, params)} [{units}]"
 
 
 def epoch_norm(epochs: Sequence[int] | np.ndarray) -> mcolors.Normalize:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from tensorboard.compat.proto import summary_pb2
 
-from infoplane.report.checks import i_xt_ceiling, is_shannon
+from infoplane.report.bounds import ceilings_of
 from infoplane.report.tensorboard.events import EventWriter
 from infoplane.report.tensorboard.format import (
     FORMAT_VERSION,
@@ -30,7 +30,10 @@ __all__ = ["DashboardTensors"]
 
 class DashboardTensors:
     """The dashboard tensors of one run. ``ceilings``: {split: {"i_xt": H(X), "i_ty": H(Y)}}
-    in bits, for the metadata (none for a non-Shannon estimator; log n for a subsample)."""
+    in bits, optionally with "n" (the probe's sample count), for the metadata: each
+    estimator's own (`infoplane.report.bounds.ceilings_of`: log2 n for a subsample, none for
+    DSMI, log2 n and for alpha >= 1 H(X), H(Y) for matrix_renyi), named in
+    ``ceiling_names``."""
 
     def __init__(self, ceilings: Mapping[str, Mapping[str, float]]):
         self.ceilings = ceilings
@@ -45,16 +48,16 @@ class DashboardTensors:
         except (TypeError, ValueError):
             params = row["params"]
         units = row["units"]
-        # H(X), H(Y) bound Shannon information only (no ceilings for DSMI)
-        shannon = is_shannon(row["estimator"])
-        ceilings = ceilings_in(self.ceilings.get(row["split"]) if shannon else None, units)
-        if ceilings["i_xt"] is not None:  # log n for an estimator on a subsample of n
-            ceilings["i_xt"] = i_xt_ceiling(ceilings["i_xt"], params, units)
+        probe = self.ceilings.get(row["split"]) or {}
+        h = ceilings_in(probe, units)
+        own = ceilings_of(row["estimator"], params, h["i_xt"], h["i_ty"], probe.get("n"), units)
+        ceilings = {q: own[q][0] if q in own else None for q in ("i_xt", "i_ty")}
         meta = {
             "version": FORMAT_VERSION, "estimator": row["estimator"], "label": label,
             "split": row["split"], "seed": seed, "layers": layers,
             "quantities": ["i_xt", "i_ty"], "units": units, "params": json_safe(params),
             "ceilings": ceilings,
+            "ceiling_names": {q: own[q][1] if q in own else None for q in ("i_xt", "i_ty")},
         }
         return json.dumps(meta, allow_nan=False).encode("utf-8")
 

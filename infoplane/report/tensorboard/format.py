@@ -35,13 +35,17 @@ each layer is its own TensorBoard run, the scalar dashboard shows one chart per 
 quantity and split (e.g. ``binning/I_XT/train``) with one line per layer.
 
 ``<label>`` is `estimator_label`: the estimator's name (``binning``, ``adaptive_binning``,
-``kde``, ``compressed``, ``dsmi``), or, when one logger sees two instances of the same
-estimator with different parameters, ``<name>-<first 6 hex digits of sha1(params JSON)>``
-(the ``params`` string of the result rows, UTF-8) for every instance of that name. Rows arrive
-incrementally, so the decision is made when a name is first seen: every parameter set of that
-name present in that first `TensorBoardLogger.on_results` call is counted. A parameter set of
-an already-labelled name that only appears later gets the hashed label, and the earlier
-set(s) keep theirs (a label never changes once written).
+``kde``, ``compressed``, ``dsmi``, ``matrix_renyi``), or, when one logger sees two instances
+of the same estimator with different parameters, ``<name>-<first 6 hex digits of
+sha1(params JSON)>`` (the ``params`` string of the result rows, UTF-8) for every instance of
+that name. Rows arrive incrementally, so the decision is made when a name is first seen:
+every parameter set of that name present in that first `TensorBoardLogger.on_results` call
+is counted. A parameter set of an already-labelled name that only appears later gets the
+hashed label, and the earlier set(s) keep theirs (a label never changes once written). A
+logger that continues a run (``resume_epoch``: a resumed run, ``infoplane estimate``) first
+sees the rows already in its ``results.csv``
+(`infoplane.report.tensorboard.logger.known_instances`), so labels stay the same across
+sessions and a parameter set added later never writes into another's tags.
 
 Steps are epochs; every event carries its wall time (seconds since the Unix epoch). Scalars
 are float32 (TensorBoard's scalar format), the dashboard tensors float64.
@@ -64,13 +68,22 @@ Dashboard tensors (read by the "Information plane" plugin)
     {"version": 1, "estimator": "binning", "label": "binning", "split": "train", "seed": 0,
      "layers": ["layer1", "layer2"], "quantities": ["i_xt", "i_ty"], "units": "bits",
      "params": {"estimator": "binning", "n_bins": 30, "units": "bits", ...},
-     "ceilings": {"i_xt": 12.0, "i_ty": 0.9999}}
+     "ceilings": {"i_xt": 12.0, "i_ty": 0.9999},
+     "ceiling_names": {"i_xt": "H(X)", "i_ty": "H(Y)"}}
 
   ``layers``: every layer the logger has seen (in result or diagnostic rows) up to the tag's
   first write, in order of first appearance; a layer first seen later is not in the tensor
   (a warning says so). ``params``: the rows' params JSON, parsed (non-finite numbers become
-  null). ``ceilings``: H(X) and H(Y) of the probe set in ``units`` (the largest values I(X;T)
-  and I(T;Y) can take; bits x ln 2 for nats), or null where unknown.
+  null). ``ceilings``: the largest values this estimator's I(X;T) and I(T;Y) can take on the
+  probe set, in ``units`` (bits x ln 2 for nats), or null where unknown or none applies
+  (`infoplane.report.bounds.ceilings_of`: H(X) and H(Y), log2 n for a subsample of n, none
+  for DSMI, log2 n and for alpha >= 1 H(X), H(Y) for matrix_renyi); ``ceiling_names``: which
+  bound each is ("H(X)", "H(Y)", "log2 <n>"; absent in files written before it, read as
+  H(X), H(Y)).
+
+Names shown to people (figures, console tables, the dashboard): `quantity_label` (e.g.
+"matrix-Rényi I_α(X;T), α=1.01"), `quantity_symbols` (its short form for tables) and
+`pretty_estimator` ("matrix Rényi"), one definition for all of them.
 
 Other run-level records
 -----------------------
@@ -116,9 +129,13 @@ __all__ = [
     "EstimatorLabels",
     "ceilings_in",
     "check_rows",
+    "display_names",
     "dashboard_tag",
     "estimator_label",
     "json_safe",
+    "pretty_estimator",
+    "quantity_label",
+    "quantity_symbols",
     "layer_dir_name",
     "regex_literal",
     "sha6",
@@ -183,6 +200,80 @@ def estimator_label(name: str, params: str | Mapping[str, Any], *, shared: bool)
 def dashboard_tag(label: str, split: str, seed: int) -> str:
     """The tag of a dashboard tensor: ``infoplane/<label>/<split>/seed<k>``."""
     return f"infoplane/{label}/{split}/seed{int(seed)}"
+
+
+#: The estimators' names in titles and legends (figures, dashboard).
+PRETTY_NAMES = {"binning": "binning", "adaptive_binning": "adaptive binning", "kde": "KDE",
+                "compressed": "compressed", "dsmi": "DSMI", "matrix_renyi": "matrix Rényi"}
+
+
+def pretty_estimator(estimator: str) -> str:
+    """An estimator's name in titles: e.g. "KDE", "matrix Rényi"; unknown names unchanged."""
+    return PRETTY_NAMES.get(estimator, estimator)
+
+
+def _params_dict(params: Mapping | str | None) -> Mapping:
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            params = None
+    return params if isinstance(params, Mapping) else {}
+
+
+def _alpha_text(params: Mapping) -> str:
+    """", α=1.01" from params ``alpha`` ("" when absent or not a number)."""
+    a = params.get("alpha")
+    if isinstance(a, bool) or not isinstance(a, int | float) or not math.isfinite(a):
+        return ""
+    return f", α={a:g}"
+
+
+def quantity_symbols(estimator: str, params: Mapping | str | None = None
+                     ) -> tuple[str, str, str]:
+    """The short symbols of an estimator's two quantities and a note, for tables:
+    ``("I(X;T)", "I(T;Y)", "")``; ``("DSMI(X;T)", "DSMI(T;Y)", "")``; matrix_renyi
+    ``("I_α(X;T)", "I_α(T;Y)", "α=1.01")`` (α from ``params``, a mapping or its JSON)."""
+    if estimator == "dsmi":
+        return "DSMI(X;T)", "DSMI(T;Y)", ""
+    if estimator == "matrix_renyi":
+        return "I_α(X;T)", "I_α(T;Y)", _alpha_text(_params_dict(params))[2:]
+    return "I(X;T)", "I(T;Y)", ""
+
+
+def quantity_label(estimator: str, quantity: str, params: Mapping | str | None = None) -> str:
+    """The name of ``quantity`` ("i_xt" or "i_ty") estimated by ``estimator``, the one form
+    used by the figures' axes, the console tables and the dashboard: e.g. "binned I(X;T)",
+    "KDE upper-bound I(X;T)" (KDE's ``bound`` from ``params``), "DSMI(T;Y)",
+    "matrix-Rényi I_α(X;T), α=1.01" (``alpha`` from ``params``); unknown estimators
+    "<name> I(X;T)"."""
+    if quantity not in ("i_xt", "i_ty"):
+        raise ValueError(f"quantity must be 'i_xt' or 'i_ty', got {quantity!r}")
+    params = _params_dict(params)
+    xt, ty, _ = quantity_symbols(estimator, params)
+    mi = xt if quantity == "i_xt" else ty
+    if estimator == "kde":
+        bound = params.get("bound", "upper")
+        # I(X;T) is a bound; I(T;Y) is a difference of two bounds (an estimate, not a bound)
+        return f"KDE {bound}-bound {mi}" if quantity == "i_xt" else f"KDE ({bound}) {mi}"
+    if estimator == "matrix_renyi":
+        return f"matrix-Rényi {mi}{_alpha_text(params)}"
+    prefix = {"binning": "binned ", "adaptive_binning": "adaptive-binned ",
+              "compressed": "compressed ", "dsmi": ""}.get(estimator, f"{estimator} ")
+    return f"{prefix}{mi}"
+
+
+def display_names(estimator: Any, params: Any, ceiling_names: Any = None) -> dict:
+    """What the dashboard shows of a series (any input, e.g. damaged metadata, is accepted):
+    ``{"names": {"i_xt": quantity_label, "i_ty": ...}, "title": pretty_estimator,
+    "ceiling_names": {"i_xt": "H(X)" or the stored name, "i_ty": "H(Y)" or ...}}``."""
+    est = estimator if isinstance(estimator, str) else str(estimator)
+    params = params if isinstance(params, Mapping) else {}
+    given = ceiling_names if isinstance(ceiling_names, Mapping) else {}
+    names = {q: (given.get(q) if isinstance(given.get(q), str) else default)
+             for q, default in (("i_xt", "H(X)"), ("i_ty", "H(Y)"))}
+    return {"names": {q: quantity_label(est, q, params) for q in ("i_xt", "i_ty")},
+            "title": pretty_estimator(est), "ceiling_names": names}
 
 
 def json_safe(value: Any) -> Any:

@@ -19,7 +19,8 @@ Renderer = Callable[..., bytes]
 def default_renderer(ceilings: Mapping[str, Mapping[str, float | None]], dpi: int = 80
                      ) -> Renderer:
     """A renderer drawing `infoplane.plot.information_plane` (imported at the first image) at
-    ``dpi``, with the ceilings {split: {"i_xt": H(X), "i_ty": H(Y)}} given in bits."""
+    ``dpi``, with the ceilings {split: {"i_xt": H(X), "i_ty": H(Y)}} given in bits (and "n",
+    the probe size, when known)."""
 
     def render(table, *, estimator: str, split: str, params: str) -> bytes:
         import matplotlib.pyplot as plt  # the backend is the user's (Agg when headless)
@@ -29,7 +30,8 @@ def default_renderer(ceilings: Mapping[str, Mapping[str, float | None]], dpi: in
         from infoplane.report.figures.plane import information_plane
 
         c = ceilings_in(ceilings.get(split), "bits")
-        drawn = Ceilings(c["i_xt"], c["i_ty"], "bits")
+        n = (ceilings.get(split) or {}).get("n")  # the probe size, when the caller gave it
+        drawn = Ceilings(c["i_xt"], c["i_ty"], "bits", n if isinstance(n, int) else None)
         fig, _ = information_plane(table, estimator=estimator, split=split, params=params,
                                    ceilings=drawn)
         try:

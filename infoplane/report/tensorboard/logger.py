@@ -30,7 +30,30 @@ from infoplane.report.tensorboard.hparams import clean_hparams, write_hparams
 from infoplane.report.tensorboard.images import Renderer, default_renderer, write_images
 from infoplane.report.tensorboard.layout import custom_scalars_layout, layout_summary
 
-__all__ = ["TensorBoardLogger"]
+__all__ = ["TensorBoardLogger", "known_instances"]
+
+
+def known_instances(run_dir: str) -> list[list[dict]]:
+    """The estimator instances of the rows already in ``run_dir``'s ``results.csv``, as
+    `EstimatorLabels.assign` first saw them: those of the first (seed, split, epoch) together
+    (a recorder's first call), then each later one alone, in file order ([] without the file
+    or with an unreadable one)."""
+    from infoplane.store.layout import RESULTS_FILE
+    from infoplane.store.tables import read_records
+
+    try:
+        records, _problems, _ = read_records(os.path.join(run_dir, RESULTS_FILE))
+    except (OSError, ValueError):
+        return []
+    rows = [row for _fields, row in records]
+    if not rows:
+        return []
+    first = (rows[0]["seed"], rows[0]["split"], rows[0]["epoch"])
+    head = {(r["estimator"], r["params"]): None for r in rows
+            if (r["seed"], r["split"], r["epoch"]) == first}
+    later = {(r["estimator"], r["params"]): None for r in rows}
+    return [[{"estimator": e, "params": p} for e, p in head]] + [
+        [{"estimator": e, "params": p}] for e, p in later if (e, p) not in head]
 
 
 class TensorBoardLogger:
@@ -49,6 +72,11 @@ class TensorBoardLogger:
       images: write information-plane images at all.
       resume_epoch: the first epoch of a resumed run: every event file starts with a
         ``SessionLog(START)`` at this step, so TensorBoard drops the killed run's steps >= it.
+        The estimator labels of the rows already in the run's ``results.csv`` are given again
+        first (`known_instances`), so a resumed run keeps its labels and a parameter set added
+        later (``infoplane estimate`` of ``matrix_renyi(label_kernel=linear)`` after
+        ``matrix_renyi``) gets a label of its own instead of writing into the earlier one's
+        tags.
       render: ``render(table, *, estimator, split, params) -> PNG bytes`` with ``table`` an
         `infoplane.Results` of the rows of that estimator instance and split (all
         seeds); default: `infoplane.plot.information_plane` at 80 dpi.
@@ -83,6 +111,9 @@ class TensorBoardLogger:
         self._dirs = EventDirs(self.run_dir, self.resume_epoch, self._closed_message)
         self._rows: list[dict] = []
         self._labels = EstimatorLabels()
+        if self.resume_epoch is not None:
+            for group in known_instances(self.run_dir):
+                self._labels.assign(group)
         self._dashboard = DashboardTensors(self.ceilings)
         self._layers: dict[str, None] = {}  # layer name -> None, in order of first appearance
         self._splits: dict[str, None] = {}
