@@ -77,9 +77,10 @@ def print_table(rows: list[dict], layers, out) -> None:
             print(f"{e:>7}" + "".join(text[(e, layer)].rjust(width) for layer in layers),
                   file=out)
         if any("unstable" in c for c in text.values()):
-            print("  unstable: flagged by the estimator, its spread makes the number "
-                  "meaningless (NaN in results.csv; the value and its standard error are in "
-                  "aux.csv)", file=out)
+            print("  unstable: flagged by the estimator, the number is meaningless: its "
+                  "standard error is too large, or samples share a noisy code (aux "
+                  "n_coincident > 0, e.g. dead ReLU units under relative noise). NaN in "
+                  "results.csv; the value and its standard error are in aux.csv", file=out)
 
 
 #: ASCII spellings of the non-ASCII letters of the quantity names, for a terminal that has

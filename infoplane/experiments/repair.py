@@ -97,6 +97,9 @@ class Plan:
     run_dir: str
     last: int
     tables: dict
+    #: whether a results / aux / failures row is the run's own (`own_rows`): the rows an
+    #: entry must hold, and the ones a resume writes again
+    required: Callable[[dict], bool] = lambda _r: True
 
     def lost(self) -> set:
         """The (seed, split, epoch) entries to re-estimate (results, diagnostics, aux)."""
@@ -104,9 +107,19 @@ class Plan:
                              if f != layout.METRICS_FILE))
 
 
-def assess(run_dir: str, last: int, expected: Iterable[tuple[int, str, int]]) -> Plan:
+def assess(run_dir: str, last: int, expected: Iterable[tuple[int, str, int]],
+           required: Callable[[dict], bool] | None = None) -> Plan:
     """Read every table of ``run_dir`` and find the ``expected`` (seed, split, epoch) entries
-    up to the checkpoint epoch ``last`` that are missing or incomplete. Changes nothing."""
+    up to the checkpoint epoch ``last`` that are missing or incomplete. Changes nothing.
+
+    ``required``: whether a results / aux / failures row is one every entry must hold (the
+    run's own estimators, `own_rows`); None: those of config.json's specs
+    (`run_estimators`), or every row when unknown. Rows of estimators added later by
+    ``infoplane estimate`` are never required: an epoch recorded after them lacks them
+    without being damaged."""
+    if required is None:
+        ests = run_estimators(run_dir)
+        required = (lambda _r: True) if ests is None else own_rows(ests)
     expected = {k for k in expected if k[2] <= last}
     tables = {}
     for fname, columns in zip(layout.TABLE_FILES, FORMATS, strict=True):
@@ -119,11 +132,12 @@ def assess(run_dir: str, last: int, expected: Iterable[tuple[int, str, int]]) ->
                 t.unreadable = str(err).split(": ", 1)[-1][:200]
         tables[fname] = t
     if last < 0:
-        return Plan(run_dir, last, tables)
+        return Plan(run_dir, last, tables, required)
     # an estimate that failed and was recorded as such is done: not a lost row
     failed: dict = defaultdict(set)
     for _fields, r in tables[layout.FAILURES_FILE].records:
-        failed[(r["seed"], r["split"], r["epoch"])].add(_CONTENT[layout.RESULTS_FILE](r))
+        if required(r):
+            failed[(r["seed"], r["split"], r["epoch"])].add(_CONTENT[layout.RESULTS_FILE](r))
     for fname, t in tables.items():
         if fname == layout.FAILURES_FILE:
             continue
@@ -131,7 +145,7 @@ def assess(run_dir: str, last: int, expected: Iterable[tuple[int, str, int]]) ->
         want = {(s, e) for s, _sp, e in expected} if metrics else expected
         have: dict = defaultdict(set)
         for _fields, r in t.records:
-            if r["epoch"] <= last:
+            if r["epoch"] <= last and ("estimator" not in r or required(r)):
                 key = (r["seed"], r["epoch"]) if metrics else (r["seed"], r["split"], r["epoch"])
                 have[key].add(_CONTENT[fname](r))
         if fname == layout.RESULTS_FILE:
@@ -147,7 +161,7 @@ def assess(run_dir: str, last: int, expected: Iterable[tuple[int, str, int]]) ->
             t.lost = {k for k in want if have.get(k) != full}
         elif fname == layout.RESULTS_FILE or not t.exists or t.unreadable:
             t.lost = set(want)  # nothing readable where rows must be
-    return Plan(run_dir, last, tables)
+    return Plan(run_dir, last, tables, required)
 
 
 def _epochs(keys) -> str:
@@ -194,11 +208,10 @@ def apply(plan: Plan, can_reestimate: Callable[[tuple[int, str, int]], bool],
     that the resume writes again. Returns the lost entries, sorted by epoch.
 
     ``reestimated``: whether a results / aux / failures row is re-estimated (`own_rows`);
-    None: the run's own estimators (`run_estimators`), or, when unknown, every row. The
-    other rows of a lost entry (estimators added by ``infoplane estimate``) are kept."""
+    None: the rows `assess` required (``plan.required``). The other rows of a lost entry
+    (estimators added by ``infoplane estimate``) are kept."""
     if reestimated is None:
-        ests = run_estimators(plan.run_dir)
-        reestimated = (lambda _r: True) if ests is None else own_rows(ests)
+        reestimated = plan.required
     lost = plan.lost()
     damaged = [t for t in plan.tables.values() if t.damaged]
     missing = sorted((k for k in lost if not can_reestimate(k)), key=lambda k: k[::-1])

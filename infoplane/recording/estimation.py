@@ -134,6 +134,17 @@ def _count_in_aux(result, est, row, n_epochs: int):
         n_epochs, c, np.float64)})
 
 
+def _withheld_why(result, k: int) -> str:
+    """Why estimate ``k`` of ``result`` was withheld: coincident noisy codes (aux
+    ``n_coincident``, `Compressed`) or a standard error above ``flag_stderr``."""
+    n = result.aux.get("n_coincident") if isinstance(result.aux, Mapping) else None
+    n = 0 if n is None else int(np.asarray(n).reshape(-1)[k])
+    if n > 0:
+        return (f"{n} samples share their noisy code with another, e.g. dead ReLU units under "
+                "relative noise; Compressed(noise='absolute') avoids it")
+    return "its standard error is too large"
+
+
 @jax.jit
 def _layer_summary(ts):
     """Saturation statistics and finiteness of one layer's (E, N, d) epochs, in one call."""
@@ -381,9 +392,9 @@ class Estimation:
                 e = group[k]
                 if withheld:
                     msg = (f"{result.estimator}: {q} of layer {layer!r} at epoch {e.epoch} "
-                           f"(seed {e.seed}, {e.split}) withheld as unstable (NaN, its standard "
-                           "error is too large; the raw value is in aux.csv); later ones are "
-                           "not reported again")
+                           f"(seed {e.seed}, {e.split}) withheld as unstable (NaN, "
+                           f"{_withheld_why(result, k)}; the raw value is in aux.csv); later "
+                           "ones are not reported again")
                 else:
                     value = float(values[k])
                     msg = (f"{result.estimator} returned a non-finite {q} = {value!r} for "

@@ -3,8 +3,9 @@
 An estimate that is NaN or +-inf is never silently left out of a report. There are two kinds:
 
 * **withheld**: `Compressed` writes NaN for an estimate it flags as unstable (its standard
-  error exceeds ``flag_stderr``, or its raw value is not finite) and sets the bit of that
-  quantity in ``aux["unstable"]`` (1: I(X;T), 2: I(T;Y)); the raw number is in aux.csv.
+  error exceeds ``flag_stderr``, its raw value is not finite, or samples share a noisy code,
+  ``aux["n_coincident"]`` > 0, e.g. dead ReLU units under relative noise) and sets the bit of
+  that quantity in ``aux["unstable"]`` (1: I(X;T), 2: I(T;Y)); the raw number is in aux.csv.
 * **non-finite**: every other NaN, and every +-inf -- an estimator failure (e.g. a kNN
   entropy of coinciding samples, a kernel that underflowed) that must be looked at.
 
@@ -145,6 +146,7 @@ def format_nonfinite(found: Iterable[NonFinite], *, totals: dict[str, int] | Non
         parts = ", ".join(f"{e} {n}" + (f" of {totals[e]}" if e in totals else "")
                           for e, n in per_est.items())
         lines.append(f"withheld: {parts} estimates are NaN, flagged unstable by the "
-                     "estimator (their spread makes the number meaningless; values and "
+                     "estimator (a standard error too large, or coincident noisy codes, "
+                     "aux n_coincident > 0, which make the number meaningless; values and "
                      "standard errors in aux.csv); the checks above leave them out.")
     return "\n".join(lines)

@@ -351,3 +351,25 @@ def test_own_rows_match_the_run_estimators_per_channel_rows_too():
     assert own(row(Subsample(KDE(), n=100)))
     assert not own(row(KDE())) and not own(row(Binning(n_bins=12)))
     assert not own(row(Subsample(KDE(), n=50)))
+
+
+def test_epochs_without_the_rows_of_an_added_estimator_are_not_damage(ref, tmp_path):
+    """Rows of an estimator added with ``infoplane estimate`` are not required of every entry:
+    epochs recorded after it (here: its rows of the last epoch removed) are not damaged, and a
+    resume neither warns nor re-estimates (issue 19: it reported them as lost)."""
+    ref_dir, cache = ref
+    d = _copy(ref_dir, tmp_path)
+    r = _cli(cache, "estimate", str(d), "--estimators", "kde")
+    assert r.returncode == 0, r.stdout + r.stderr
+    last = max(k[2] for k in _kde_keys(d))
+    for name in ("results.csv", "aux.csv"):
+        lines = (d / name).read_text().splitlines(keepends=True)
+        keep = [ln for ln in lines if not (",kde," in ln and f",{last}," in ln)]
+        assert len(keep) < len(lines)
+        (d / name).write_text("".join(keep))
+    kde = _kde_keys(d)
+    r = _cli(cache, "run", "--resume", str(d))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "damaged" not in r.stderr and "re-estimating" not in r.stderr, r.stderr
+    assert _kde_keys(d) == kde and not _damaged(d)
+    assert [k for k in _keys(d) if k[4] != "kde"] == _keys(ref_dir)

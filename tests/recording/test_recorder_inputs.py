@@ -100,14 +100,15 @@ def test_non_finite_probe_is_a_value_error(data, value):
 
 class Broken:
     """An estimator (the `Estimator` protocol) returning -inf for I(X;T) and NaN for I(T;Y);
-    with ``flag``, its NaN is flagged as withheld (aux "unstable" = 2, as `Compressed`)."""
+    with ``flag``, its NaN is flagged as withheld (aux "unstable" = 2, as `Compressed`), with
+    aux "n_coincident" = ``coincident``."""
 
     name = "broken"
     epoch_batching = "vmap"
     units = "bits"
 
-    def __init__(self, flag: bool = False):
-        self.flag = flag
+    def __init__(self, flag: bool = False, coincident: int = 0):
+        self.flag, self.coincident = flag, coincident
 
     def params(self):
         return (("flag", self.flag),)
@@ -117,7 +118,8 @@ class Broken:
 
     def estimate_layer(self, ctx, t):
         zero = jnp.sum(t) * 0.0
-        aux = {"unstable": zero + (2.0 if self.flag else 0.0)}
+        aux = {"unstable": zero + (2.0 if self.flag else 0.0),
+               "n_coincident": zero + self.coincident}
         return Estimate(zero - jnp.inf, zero + jnp.nan, aux, "bits", "broken", self.params())
 
 
@@ -139,7 +141,16 @@ def test_non_finite_estimates_are_warned_about_once(data):
         rec.add(0, {"h": x[:, :3]})
         rec.close()
     msgs = [str(w.message) for w in caught if issubclass(w.category, NonFiniteEstimateWarning)]
-    assert any("withheld as unstable" in m for m in msgs), msgs
+    assert any("withheld as unstable" in m and "standard error is too large" in m
+               for m in msgs), msgs
+    rec = Recorder(x, y, [Broken(flag=True, coincident=7)], None, buffer=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec.add(0, {"h": x[:, :3]})
+        rec.close()
+    msgs = [str(w.message) for w in caught if issubclass(w.category, NonFiniteEstimateWarning)]
+    assert any("withheld as unstable" in m and "7 samples share their noisy code" in m
+               and "noise='absolute'" in m for m in msgs), msgs
     assert any("i_xt = -inf" in m for m in msgs)  # not flagged: still a warning
 
 
