@@ -43,6 +43,7 @@ _EXPORTS = {
     "layer_names_linen": "infoplane.recording.capture",
     "layer_names_nnx": "infoplane.recording.capture",
     "check_report": "infoplane.report.checks",
+    "compression_summary": "infoplane.report.compression",
     "dpi_violations": "infoplane.report.checks",
     "range_violations": "infoplane.report.checks",
     "activation_stats": "infoplane.report.diagnostics",
@@ -65,6 +66,8 @@ _EXPORTS = {
     "from_spec": "infoplane.estimators",
     "to_spec": "infoplane.estimators",
     "Subsample": "infoplane.estimators.subsample",
+    "NullLabels": "infoplane.estimators.null",
+    "Intervals": "infoplane.estimators.intervals",
     "PerChannel": "infoplane.estimators.channels",
     "PRESETS": "infoplane.experiments.presets",
     "run_experiment": "infoplane.experiments.run",
@@ -125,6 +128,8 @@ if TYPE_CHECKING:  # static tools see the real names
     )
     from infoplane.estimators.apply import estimate, estimate_epochs, prepare  # noqa: F401
     from infoplane.estimators.channels import PerChannel  # noqa: F401
+    from infoplane.estimators.intervals import Intervals  # noqa: F401
+    from infoplane.estimators.null import NullLabels  # noqa: F401
     from infoplane.estimators.subsample import Subsample  # noqa: F401
     from infoplane.experiments.presets import PRESETS  # noqa: F401
     from infoplane.experiments.reestimate import reestimate  # noqa: F401
@@ -142,6 +147,7 @@ if TYPE_CHECKING:  # static tools see the real names
         dpi_violations,
         range_violations,
     )
+    from infoplane.report.compression import compression_summary  # noqa: F401
     from infoplane.report.diagnostics import activation_stats, ceilings  # noqa: F401
     from infoplane.store.activations import ActivationStore  # noqa: F401
     from infoplane.store.results import Results, load_results  # noqa: F401

@@ -3,7 +3,10 @@ calling the parts that do the work.
 
 Commands: ``infoplane run`` (train a preset and record its information plane; ``--resume``;
 `infoplane.cli.run`), ``infoplane estimate RUN_DIR`` (re-estimate stored activations;
-`infoplane.cli.estimate`), ``infoplane plot RUN_DIR`` (figures; `infoplane.cli.plot`),
+`infoplane.cli.estimate`), ``infoplane sweep RUN_DIR SPEC`` (re-estimate over a grid of estimator
+parameters, with the verdict and sensitivity across them; `infoplane.cli.sweep`),
+``infoplane plot RUN_DIR`` (figures; `infoplane.cli.plot`),
+``infoplane summary RUN_DIR`` (the compression verdict of I(X;T); `infoplane.cli.summary`),
 ``infoplane board`` (TensorBoard on the run directories; `infoplane.cli.board`),
 ``infoplane selftest`` (every estimator against ground truth; `infoplane.cli.selftest`).
 ``infoplane COMMAND --help`` explains every option.
@@ -16,14 +19,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from infoplane.cli import board, estimate, plot, run, selftest
+from infoplane.cli import board, estimate, plot, run, selftest, summary, sweep
 from infoplane.cli._common import UsageError
 
 __all__ = ["build_parser", "main"]
 
 #: The command of each subcommand, in ``infoplane --help`` order.
-_COMMANDS = {"run": run.cmd_run, "plot": plot.cmd_plot, "board": board.cmd_board,
-             "estimate": estimate.cmd_estimate, "selftest": selftest.cmd_selftest}
+_COMMANDS = {"run": run.cmd_run, "plot": plot.cmd_plot, "summary": summary.cmd_summary,
+             "board": board.cmd_board, "estimate": estimate.cmd_estimate,
+             "sweep": sweep.cmd_sweep, "selftest": selftest.cmd_selftest}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Information-plane analysis of neural-network training in JAX/flax.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (run, plot, board, estimate, selftest):
+    for module in (run, plot, summary, board, estimate, sweep, selftest):
         module.add_parser(sub)
     return parser
 

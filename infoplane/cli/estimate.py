@@ -3,6 +3,7 @@ estimators (`infoplane.experiments.reestimate`)."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from infoplane.cli._common import UsageError, parse_estimators, print_table, setup_jax
@@ -45,8 +46,12 @@ def cmd_estimate(args) -> int:
     from infoplane.store.lock import RunDirectoryLocked
 
     names = parse_estimators(args.estimators)
-    setup_jax()
     run_dir = args.run_dir
+    if not os.path.isdir(run_dir):
+        raise UsageError(
+            f"no such directory: {run_dir}" if not os.path.exists(run_dir) else
+            f"{run_dir!r} is a file, not a run directory; pass a run directory, e.g. runs/NAME")
+    setup_jax()
     try:
         job = Reestimation(run_dir, names, args.subsample)
     except (FileNotFoundError, ValueError, RunDirectoryLocked) as err:

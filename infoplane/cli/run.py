@@ -9,8 +9,8 @@ import sys
 
 from infoplane.cli._common import UsageError, log, parse_estimators, print_table, setup_jax
 
-__all__ = ["add_parser", "check_args", "cmd_run", "costly_help", "costly_names", "parse_schedule",
-           "parse_seeds", "report"]
+__all__ = ["add_parser", "check_args", "cmd_run", "costly_help", "costly_names",
+           "ignored_on_resume", "interrupted", "parse_schedule", "parse_seeds", "report"]
 
 
 def costly_help() -> str:
@@ -121,6 +121,13 @@ def add_parser(sub) -> None:
                      "every, about twice the throughput). A killed run loses at most the epoch "
                      "in flight either way: buffered epochs wait in RUN_DIR/pending/ and "
                      "--resume estimates them first")
+    run.add_argument("--null", type=int, default=0, metavar="P",
+                     help="also estimate I(T;Y) of P fixed random permutations of the labels at "
+                     "every layer-epoch, the estimator's bias floor (aux.csv i_ty_null, drawn "
+                     "dotted by infoplane plot; P more estimates each; default: 0, off)")
+    run.add_argument("--shuffle-labels", action="store_true",
+                     help="train on labels permuted at random (a network fitting noise; the "
+                     "probes and estimates use the same labels)")
     run.add_argument("--per-channel", action="store_true",
                      help="estimate conv layers channel by channel (results: the mean over "
                      "channels; aux.csv: each channel) instead of on the flattened map")
@@ -194,6 +201,9 @@ def check_args(args) -> list[str]:
     if args.probe_batch is not None and args.probe_batch < 1:
         raise UsageError(f"--probe-batch must be at least 1 (rows per forward pass), got "
                          f"{args.probe_batch}")
+    if not 0 <= args.null <= 1000:
+        raise UsageError(f"--null must be a number of label permutations from 0 (off) to "
+                         f"1000, got {args.null}")
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1 (samples kept of each split), got "
                          f"{args.limit}")
@@ -234,11 +244,17 @@ def cmd_run(args) -> int:
     if args.resume is not None:
         if not os.path.isdir(args.resume):
             raise UsageError(f"--resume: {args.resume!r} is not a directory")
+        ignored = ignored_on_resume(getattr(args, "argv", None) or [])
+        if ignored:
+            print(f"note: --resume continues {args.resume} with the settings in its "
+                  f"config.json; ignored: {', '.join(ignored)}", file=sys.stderr, flush=True)
         bar = Progress(1, "training")
         try:
             summary = experiment.resume_experiment(args.resume, log=log, progress=bar)
         except (FileNotFoundError, ValueError, RunDirectoryLocked) as err:
             raise UsageError(str(err)) from None
+        except KeyboardInterrupt:
+            return interrupted(args.resume)
         finally:
             bar.close()
         return report(summary)
@@ -255,9 +271,9 @@ def cmd_run(args) -> int:
     epochs = preset.epochs if args.epochs is None else args.epochs
     print(
         f"infoplane run {name}: preset {args.preset}, {epochs} epochs, seeds "
-        f"{','.join(map(str, seeds))}, estimators {', '.join(est_names)} -> {run_dir}",
+        f"{','.join(map(str, seeds))}, estimators {', '.join(est_names)}",
         flush=True,
-    )
+    )  # the run directory is announced (log) once the data has loaded and it is created
     bar = Progress(epochs, "training")
     try:
         summary = experiment.run_experiment(
@@ -266,14 +282,53 @@ def cmd_run(args) -> int:
             store_activations=args.store_activations, subsample=args.subsample,
             buffer=args.buffer, log=log, progress=bar, argv=args.argv,
             tensorboard=args.tensorboard, image_every=args.image_every, limit=args.limit,
-            per_channel=args.per_channel, probe_batch=args.probe_batch,
+            per_channel=args.per_channel, probe_batch=args.probe_batch, null=args.null,
+            shuffle_labels=args.shuffle_labels,
         )
     except (FileNotFoundError, FileExistsError, KeyError, ValueError,
             RunDirectoryLocked) as err:
-        raise UsageError(str(err).strip("'\"")) from None
+        raise UsageError(_error_text(err)) from None
+    except KeyboardInterrupt:
+        return interrupted(run_dir)
     finally:
         bar.close()
     return report(summary)
+
+
+#: Options of ``infoplane run`` that a resume takes from config.json instead.
+_RUN_ONLY = ("--preset", "--epochs", "--points", "--schedule", "--estimators", "--seeds",
+             "--seed", "--data", "--logdir", "--name", "--store-activations", "--subsample",
+             "--buffer", "--no-tensorboard", "--image-every", "--limit", "--per-channel",
+             "--probe-batch", "--null", "--shuffle-labels")
+
+
+def ignored_on_resume(argv) -> list[str]:
+    """The options in ``argv`` that ``--resume`` ignores (the run's config.json has them)."""
+    given = [a.split("=", 1)[0] for a in argv if isinstance(a, str) and a.startswith("--")]
+    return [o for o in _RUN_ONLY if o in given]
+
+
+def interrupted(run_dir: str) -> int:
+    """Ctrl-C: one message, no traceback; what was written stays (estimated epochs in the
+    tables, buffered ones in ``pending/``), and the command that continues it. Exit 130."""
+    from infoplane.store import layout
+
+    print("", file=sys.stderr)
+    if os.path.isfile(os.path.join(run_dir, layout.CONFIG_FILE)):
+        print(f"interrupted: what was recorded so far is kept in {run_dir} (estimated epochs "
+              "in its tables, buffered ones in pending/). Continue it with:\n"
+              f"  infoplane run --resume {run_dir}", file=sys.stderr)
+    else:
+        print(f"interrupted before anything was recorded (no run in {run_dir}).",
+              file=sys.stderr)
+    return 130
+
+
+def _error_text(err: Exception) -> str:
+    """The message of a harness error as one line for the command line: a KeyError's own text
+    (``str(KeyError)`` is its repr, in quotes), without the "(data= in Python)" aside."""
+    text = err.args[0] if isinstance(err, KeyError) and err.args else err
+    return str(text).replace(" (data= in Python)", "")
 
 
 def existing_run_dir(run_dir: str) -> str | None:
@@ -298,6 +353,7 @@ def existing_run_dir(run_dir: str) -> str | None:
 
 def report(summary) -> int:
     from infoplane.report import checks
+    from infoplane.report.compression import compression_summary
 
     rec = summary.recorder
     table = rec.results()
@@ -310,6 +366,7 @@ def report(summary) -> int:
         tops = {split: {**c, "n": int(rec.probes[split][1].shape[0])}
                 for split, c in rec.ceilings.items()}
         print("\n" + checks.check_report(table, tops, aux=_aux_rows(rec.run_dir)))
+        print("\n" + str(compression_summary(table)))
     for seed, m in summary.final.items():
         acc = ", ".join(f"{k} {v:.4f}" for k, v in m.items())
         print(f"\nfinal metrics, seed {seed}: {acc}")

@@ -22,8 +22,10 @@ from infoplane.estimators.adaptive import AdaptiveBinning
 from infoplane.estimators.binning import Binning
 from infoplane.estimators.channels import PerChannel
 from infoplane.estimators.compressed import Compressed
+from infoplane.estimators.intervals import Intervals
 from infoplane.estimators.kde import KDE
 from infoplane.estimators.knn import knn_entropy, ksg_mi
+from infoplane.estimators.null import NullLabels
 from infoplane.estimators.renyi import MatrixRenyi, matrix_entropy, matrix_mi
 from infoplane.estimators.specs import NAMES, REGISTRY, by_name, from_spec, split_specs, to_spec
 from infoplane.estimators.spectral import DiffusionSpectral, dse, dsmi
@@ -39,7 +41,9 @@ __all__ = [
     "DiffusionSpectral",
     "Estimate",
     "Estimator",
+    "Intervals",
     "MatrixRenyi",
+    "NullLabels",
     "PerChannel",
     "Probe",
     "Subsample",

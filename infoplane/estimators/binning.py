@@ -341,10 +341,11 @@ class Binning:
         check_seed(self.hash_seed, "hash_seed", owner="Binning")
         check_int(self.n_bins, "n_bins", owner="Binning", hint="The original uses n_bins=29.")
         if not 2 <= self.n_bins <= MAX_BINS:
+            why = ("fewer than 2 bins put every sample in the same state (I = 0)"
+                   if self.n_bins < 2 else "the host computes one threshold per edge")
             raise ValueError(
-                f"Binning needs n_bins >= 2 (and <= {MAX_BINS}), got {self.n_bins!r}: one bin "
-                "puts every sample in the same state (I = 0). The original uses n_bins=29 "
-                "(30 edges)."
+                f"Binning needs n_bins >= 2 (and <= {MAX_BINS}), got {self.n_bins!r}: {why}. "
+                "The original uses n_bins=29 (30 edges)."
             )
         self._check_convention()
         if self.width is not None:

@@ -14,7 +14,9 @@ from infoplane.estimators._base import Estimator
 from infoplane.estimators.adaptive import AdaptiveBinning
 from infoplane.estimators.binning import Binning
 from infoplane.estimators.compressed import Compressed
+from infoplane.estimators.intervals import Intervals
 from infoplane.estimators.kde import KDE
+from infoplane.estimators.null import NullLabels
 from infoplane.estimators.renyi import MatrixRenyi
 from infoplane.estimators.spectral import DiffusionSpectral
 from infoplane.estimators.subsample import Subsample
@@ -28,6 +30,16 @@ REGISTRY = {
 }
 #: Valid estimator names, e.g. for a command line.
 NAMES = tuple(REGISTRY)
+
+
+#: The wrappers a spec can name: class, parameter defaults, an example.
+_WRAPPERS = {
+    "subsample": (Subsample, {"n": 1024, "seed": 0}, "subsample(compressed, n=1024)"),
+    "null_labels": (NullLabels, {"permutations": 1, "seed": 0},
+                    "null_labels(binning, permutations=1)"),
+    "intervals": (Intervals, {"resamples": 20, "fraction": 0.5, "level": 0.95, "seed": 0,
+                              "kind": "percentile"}, "intervals(binning, resamples=20)"),
+}
 
 
 def by_name(name: str, **params) -> Estimator:
@@ -100,7 +112,10 @@ def from_spec(spec: str) -> Estimator:
     """An estimator from a spec string: a name (`NAMES`) with optional parameters,
     ``"name"`` or ``"name(key=value, ...)"``, e.g. ``"dsmi(sigma=1)"`` or
     ``"compressed(noise=absolute, dim=3)"``, or a probe subsample of one,
-    ``"subsample(<spec>, n=1024, seed=0)"`` (`Subsample`). Values are Python literals, or bare
+    ``"subsample(<spec>, n=1024, seed=0)"`` (`Subsample`), or one with the label-permutation
+    null, ``"null_labels(<spec>, permutations=1, seed=0)"`` (`NullLabels`), or with
+    confidence intervals, ``"intervals(<spec>, resamples=20)"`` (`Intervals`). Values are
+    Python literals, or bare
     words taken as strings. Unknown names or parameters raise a ValueError listing the valid
     ones; the estimator's own checks validate the values. `to_spec` is the inverse."""
     if not isinstance(spec, str):
@@ -111,19 +126,20 @@ def from_spec(spec: str) -> Estimator:
     if paren and not rest.rstrip().endswith(")"):
         raise ValueError(f"estimator spec {spec!r} must end with ')': name(key=value, ...).")
     items = split_specs(rest.rstrip()[:-1]) if rest else []
-    if name == "subsample":
+    if name in _WRAPPERS:
+        cls, defaults, example = _WRAPPERS[name]
         if not items or "=" in items[0].partition("(")[0]:
             raise ValueError(
-                f"estimator spec {spec!r}: subsample takes an estimator spec first, e.g. "
-                "subsample(compressed, n=1024)."
+                f"estimator spec {spec!r}: {name} takes an estimator spec first, e.g. "
+                f"{example}."
             )
         inner = from_spec(items[0])
-        return Subsample(inner, **_spec_params(spec, "subsample", items[1:],
-                                               {"n": 1024, "seed": 0}))
+        return cls(inner, **_spec_params(spec, name, items[1:], defaults))
     if name not in REGISTRY:
         raise ValueError(
             f"Unknown estimator {name!r}. Valid names: {', '.join(NAMES)} (or "
-            "subsample(<spec>, n=...))."
+            "subsample(<spec>, n=...), null_labels(<spec>, permutations=...), "
+            "intervals(<spec>, resamples=...))."
         )
     cls = REGISTRY[name]
     defaults = {f.name: f.default for f in dataclasses.fields(cls)}
@@ -165,16 +181,23 @@ def _plain(v):
 def to_spec(estimator: Estimator) -> str:
     """The spec string `from_spec` turns back into an equal estimator: its name, plus its
     parameters that differ from the defaults, e.g. ``"dsmi(sigma=1.0)"`` or
-    ``"subsample(compressed, n=1024, seed=0)"``. Only for the classes of `REGISTRY` and
-    `Subsample`; another estimator raises a ValueError."""
+    ``"subsample(compressed, n=1024, seed=0)"``. Only for the classes of `REGISTRY`,
+    `Subsample`, `NullLabels` and `Intervals`; another estimator raises a ValueError."""
     if isinstance(estimator, Subsample):
         return (f"subsample({to_spec(estimator.estimator)}, n={estimator.n!r}, "
                 f"seed={estimator.seed!r})")
+    if isinstance(estimator, Intervals):
+        return (f"intervals({to_spec(estimator.estimator)}, resamples={estimator.resamples!r}, "
+                f"fraction={estimator.fraction!r}, level={estimator.level!r}, "
+                f"seed={estimator.seed!r}, kind={estimator.kind!r})")
+    if isinstance(estimator, NullLabels):
+        return (f"null_labels({to_spec(estimator.estimator)}, "
+                f"permutations={estimator.permutations!r}, seed={estimator.seed!r})")
     cls = type(estimator)
     if REGISTRY.get(getattr(cls, "name", None)) is not cls:
         raise ValueError(
             f"{estimator!r} has no spec string: only {', '.join(NAMES)} with their parameters, "
-            "and subsample(...) of them."
+            "and subsample(...) / null_labels(...) / intervals(...) of them."
         )
     changed = [f"{f.name}={_plain(getattr(estimator, f.name))!r}"
                for f in dataclasses.fields(cls) if getattr(estimator, f.name) != f.default]

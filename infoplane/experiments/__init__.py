@@ -11,6 +11,8 @@ training loop, checkpoints, run / resume, and the re-estimation of a stored run.
   lost epochs re-estimated from stored activations, or a clear refusal;
 - `run`: `run_experiment` / `resume_experiment`;
 - `reestimate`: ``infoplane estimate``'s work on a stored run;
+- `sweep`: ``infoplane sweep``'s expansion of list-valued estimator parameters and the
+  sensitivity table of the swept parameter sets;
 - `runtime`: the process's JAX set-up (CPU cores as devices, the compilation cache).
 
 May import: `infoplane.estimators`, `infoplane.store`, `infoplane.recording` and

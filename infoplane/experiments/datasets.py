@@ -225,6 +225,23 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return x, np.asarray(bunch.target, dtype=np.int32)
 
 
+class _NotAnArchive(ValueError):
+    """An ``.npy`` file (one array, ``numpy.save``) where an ``.npz`` archive was expected."""
+
+
+def _open_npz(path: str, how: str):
+    """``np.load`` of an ``.npz`` archive (no pickles); a single ``.npy`` array (``np.save``)
+    is a `_NotAnArchive` error that says to save an archive with ``how``."""
+    data = np.load(path, allow_pickle=False)
+    if not isinstance(data, np.lib.npyio.NpzFile):  # np.save's one array, not np.savez's
+        raise _NotAnArchive(
+            f"{path!r} holds a single .npy array (numpy.save), not an .npz archive of named "
+            f"arrays; --data (data= in Python) takes an .npz with arrays x (N, ...) and y "
+            f"(N,): save them together with {how}."
+        )
+    return data
+
+
 def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
     """A user's dataset from an ``.npz`` file with arrays ``x`` (N, ...) and ``y`` (N,).
 
@@ -235,12 +252,13 @@ def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
+        what = "is a directory, not a file" if os.path.isdir(path) else "not found"
         raise FileNotFoundError(
-            f"data file {path!r} not found. Pass an .npz file made with "
+            f"data file {path!r} {what}. Pass an .npz file made with "
             "numpy.savez(path, x=inputs, y=labels)."
         )
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with _open_npz(path, "numpy.savez(path, x=inputs, y=labels)") as data:
             keys = sorted(data.files)
             missing = [k for k in ("x", "y") if k not in keys]
             if missing:
@@ -249,7 +267,7 @@ def load_npz(path) -> tuple[np.ndarray, np.ndarray]:
                     "numpy.savez(path, x=inputs, y=labels)."
                 )
             x, y = np.asarray(data["x"]), np.asarray(data["y"])
-    except (KeyError, FileNotFoundError):
+    except (KeyError, FileNotFoundError, _NotAnArchive):
         raise
     except Exception as err:
         raise ValueError(f"could not read {path!r} as an .npz file: {err}") from err

@@ -171,7 +171,22 @@ def data_problem(preset: Preset, data_path) -> str | None:
                 f"(got {os.fspath(data_path)!r}); "
                 "use --preset data for your .npz file, --preset tishby-tanh for var_u.mat, "
                 "mnist-cnn for MNIST files or cifar-cnn for CIFAR-10")
+    if data_path is not None and os.fspath(data_path).lower().endswith(".npy"):
+        return (f"--data {os.fspath(data_path)!r} is a single .npy array (data= in Python); "
+                f"--preset {preset.name} takes {_NPY_HELP.get(preset.data, _NPY_HELP['file'])}")
     return None
+
+
+#: What ``--data`` takes instead of an ``.npy`` file, per kind of preset data.
+_NPY_HELP = {
+    "file": "an .npz with arrays x (N, ...) and y (N,), made with numpy.savez(path, x=inputs, "
+            "y=labels) (for MNIST or CIFAR-10 use --preset mnist-cnn or cifar-cnn with their "
+            "directory)",
+    "tishby": "the original var_u.mat or an .npz with arrays x (N, d) and y (N,), made with "
+              "numpy.savez(path, x=inputs, y=labels)",
+    "mnist": _DATA_HELP["mnist"],
+    "cifar10": _DATA_HELP["cifar10"],
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,14 +204,17 @@ class PresetData:
 
 
 def preset_data(preset: Preset, data_path=None, *, seed: int = 0,
-                limit: int | None = None) -> PresetData:
+                limit: int | None = None, shuffle_labels: bool = False) -> PresetData:
     """Load a preset's data and split it.
 
     Real datasets (``mnist1d``, ``mnist``, ``cifar10``) keep their own train and test
     splits; the others are split at random with ``seed`` (`datasets.train_test_split`,
     ``preset.train_fraction``). ``limit``: keep only the first ``limit`` training and the
     first ``limit`` test samples (None: all); with ``probe="all"`` the probe is the samples
-    kept, in their original order.
+    kept, in their original order. ``shuffle_labels``: the labels permuted at random over the
+    samples once, before anything is split or kept (`shuffled_labels`, ``seed``): a dataset
+    whose labels carry no information about its inputs (Zhang et al. 2017), which training,
+    every probe and every estimate then use.
     """
     if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
         raise ValueError(f"limit must be a positive integer (samples kept of each split), got "
@@ -205,11 +223,16 @@ def preset_data(preset: Preset, data_path=None, *, seed: int = 0,
     if problem and preset.data in _REAL:
         raise ValueError(problem)
     if preset.data in _REAL:
-        tt = _load_real(preset, data_path).head(limit)
+        tt = _load_real(preset, data_path)
+        if shuffle_labels:
+            tt = tt._replace(y_train=shuffled_labels(tt.y_train, seed),
+                             y_test=shuffled_labels(tt.y_test, seed + 1))
+        tt = tt.head(limit)
         train, test = (tt.x_train, tt.y_train), (tt.x_test, tt.y_test)
         everything = None
     else:
         x, y = load_preset_data(preset, data_path)
+        y = shuffled_labels(y, seed) if shuffle_labels else y
         train_idx, test_idx = datasets.train_test_split(len(y), preset.train_fraction, seed)
         if limit is not None:
             train_idx, test_idx = train_idx[:limit], test_idx[:limit]
@@ -225,6 +248,12 @@ def preset_data(preset: Preset, data_path=None, *, seed: int = 0,
     if preset.probe == "test":
         return PresetData(train, test, test, "test", None, n_classes)
     return PresetData(train, test, train, "train", test, n_classes)
+
+
+def shuffled_labels(y: np.ndarray, seed: int) -> np.ndarray:
+    """``y`` permuted over the samples by ``numpy.random.default_rng(seed)`` (the class counts
+    kept, the pairing with the inputs destroyed): random labels."""
+    return np.asarray(y)[np.random.default_rng(seed).permutation(len(y))]
 
 
 def _load_real(preset: Preset, data_path) -> loaders.TrainTest:

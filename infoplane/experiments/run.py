@@ -33,6 +33,7 @@ import numpy as np
 import optax
 
 from infoplane.estimators import from_spec, to_spec
+from infoplane.estimators.null import with_null
 from infoplane.experiments.checkpoints import (
     checkpoint_manager,
     prepare_resume,
@@ -121,6 +122,8 @@ def run_experiment(
     limit: int | None = None,
     per_channel: bool = False,
     probe_batch: int | None = None,
+    null: int = 0,
+    shuffle_labels: bool = False,
 ) -> RunSummary:
     """Train a preset for every seed (together, vmapped) and record its information plane.
 
@@ -149,6 +152,12 @@ def run_experiment(
       per_channel: conv maps estimated channel by channel (`infoplane.PerChannel`: the mean
         in results, every channel in aux) instead of flattened; probe_batch: probe rows per
         forward pass (None: `infoplane.Recorder`'s default). Both kept by a resume.
+      null: P > 0 adds the label-permutation null of I(T;Y) to every estimator
+        (`infoplane.NullLabels`, ``i_ty_null`` in aux.csv; P more estimates per layer-epoch);
+        kept by a resume (in the estimators' specs).
+      shuffle_labels: train (and record) on labels permuted at random once (the first seed;
+        `infoplane.experiments.presets.preset_data`): a network fitting noise. Kept by a
+        resume.
       logdir/name: the run directory (logdir None: nothing written, no checkpoints).
       store_activations: keep the recorded activations for ``infoplane estimate``.
       tensorboard: write TensorBoard event files into the run directory; image_every: the
@@ -167,6 +176,9 @@ def run_experiment(
         raise ValueError(f"epochs must be at least 1, got {epochs}.")
     if points < 2:
         raise ValueError(f"points must be at least 2, got {points}.")
+    if isinstance(null, bool) or not isinstance(null, int) or not 0 <= null <= 1000:
+        raise ValueError(f"null must be a number of label permutations from 0 (off) to 1000, "
+                         f"got {null!r}.")
     seeds = _parse_seeds(seeds)
     schedule = p.schedule if schedule is None else schedule
     if schedule == "log":
@@ -179,7 +191,9 @@ def run_experiment(
             raise ValueError(f"schedule epochs must lie in [0, {epochs}], got {sched.epochs[-1]}.")
     if buffer is None:
         buffer = 16 if schedule == "every" else 1
-    pdata = preset_data(p, data, seed=seeds[0], limit=limit)
+    if not isinstance(shuffle_labels, bool):
+        raise TypeError(f"shuffle_labels must be True or False, got {shuffle_labels!r}.")
+    pdata = preset_data(p, data, seed=seeds[0], limit=limit, shuffle_labels=shuffle_labels)
     config = {
         "command": "run",
         "preset": p.name,
@@ -195,6 +209,8 @@ def run_experiment(
         "limit": None if limit is None else int(limit),
         "per_channel": bool(per_channel),
         "probe_batch": None if probe_batch is None else int(probe_batch),
+        "null": int(null),
+        "shuffle_labels": shuffle_labels,
         "estimator_names": None if estimators is None else _estimator_specs(estimators),
         "versions": _versions(),
         "argv": list(argv or []),
@@ -241,6 +257,7 @@ def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
     p = Preset(**{k: tuple(v) if isinstance(v, list) else v
                   for k, v in config["preset_settings"].items()})
     pdata = preset_data(p, config.get("data"), seed=int(config["seeds"][0]),
+                        shuffle_labels=bool(config.get("shuffle_labels", False)),
                         limit=config.get("limit"))
     sched = Schedule(**{k: tuple(v) if isinstance(v, list) else v
                         for k, v in config["schedule_object"].items()})
@@ -282,8 +299,9 @@ def _run(p: Preset, data: PresetData, sched: Schedule, epochs: int, seeds: tuple
     probes = {"x": data.probe[0], "y": data.probe[1], "split": data.split,
               "test": data.probe_test}
     n_probe = len(probes["y"])
-    ests = [
-        default_estimators([e], n_probe, subsample)[0] if isinstance(e, str) else e
+    ests = [  # with the label-permutation null (a resume's specs hold it already)
+        with_null(default_estimators([e], n_probe, subsample)[0] if isinstance(e, str) else e,
+                  config.get("null", 0))
         for e in (preset_estimators(p) if estimators is None else estimators)
     ]
     # the resolved estimators, as specs: what --resume rebuilds (None: one has no spec)
@@ -328,6 +346,8 @@ def _run(p: Preset, data: PresetData, sched: Schedule, epochs: int, seeds: tuple
         if resume and run_dir is not None:
             log(f"resuming {run_dir} after epoch {resumed_from}" if resumed_from is not None
                 else f"no checkpoint in {run_dir}: starting from epoch 0")
+        elif run_dir is not None:  # announced once the data has loaded and the Recorder made it
+            log(f"run directory: {run_dir}")
         _reestimate_lost(recorder, run_dir, lost, log)
         return _train(data, trainer, state, recorder, sched, epochs, seeds, resumed_from,
                       config, log, progress, t_start)

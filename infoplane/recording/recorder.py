@@ -163,6 +163,11 @@ class Recorder(RowTables):
         channels last) channel by channel (`infoplane.PerChannel`): the result row is the
         mean over channels (``per_channel: "mean"`` in its params), each channel's value is
         in ``aux.csv``. False (default): conv maps are estimated flattened (N, H·W·C).
+      null: P > 0 adds the label-permutation null baseline of I(T;Y) to every estimator
+        (`infoplane.NullLabels`: ``i_ty_null``, the mean of I(T;Y_π) over P fixed
+        permutations π of the labels, in ``aux.csv`` at every layer-epoch; costs P more
+        estimates each). 0 (default): off. Recorded in ``config.json`` through the specs
+        (``null_labels(...)``), so a resume keeps it.
     """
 
     def __init__(
@@ -177,13 +182,13 @@ class Recorder(RowTables):
         on_diagnostics: Callback = None, on_aux: Callback = None, resume: bool = False,
         shard: bool | None = None, tensorboard: bool = True, image_every: int = 10,
         hparams: Mapping[str, Any] | None = None, write_ahead: bool | None = None,
-        probe_batch: int | None = None, per_channel: bool = False,
+        probe_batch: int | None = None, per_channel: bool = False, null: int = 0,
     ):
         check_options(source, output, buffer, name)
         check_settings(**{k: v for k, v in locals().items() if k in SETTINGS})  # by name
         self._write_ahead_auto = write_ahead is None
         write_ahead = _wal.check_write_ahead(write_ahead, logdir, buffer)
-        self.estimators = resolve_estimators(estimators, allow_empty=store_activations)
+        self.estimators = resolve_estimators(estimators, allow_empty=store_activations, null=null)
         self.schedule = as_schedule(schedule)
         self.probes: dict[str, tuple[np.ndarray, np.ndarray]] = probe_sets(x, y, split, test)
         self.layers = tuple(layers) if isinstance(layers, list | tuple) else layers

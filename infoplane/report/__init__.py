@@ -2,6 +2,8 @@
 TensorBoard.
 
 - `checks`: the data-processing inequality and the range 0 <= I <= H across a results table;
+- `compression`: the compression verdict of I(X;T) per estimator instance and layer (peak,
+  final, drop and its interval; `infoplane.compression_summary`, ``infoplane summary``);
 - `diagnostics`: facts about a probe set and a layer that are not estimates (the ceilings
   H(X), H(Y); activation-saturation statistics);
 - `figures/`: matplotlib figures of a results table (public as `infoplane.plot`); plotting

@@ -243,13 +243,15 @@ class Results:
         return json.loads(found[0])
 
     def to_pandas(self):
-        """A ``pandas.DataFrame`` of the table (pandas is optional: ImportError without it)."""
+        """A ``pandas.DataFrame`` of the table, one column per table column (pandas is
+        optional, the ``pandas`` extra: ImportError without it)."""
         try:
             import pandas as pd
         except ImportError as err:
             raise ImportError(
-                "Results.to_pandas() needs pandas, which is an optional dependency of "
-                "infoplane: pip install pandas (everything else works with NumPy only)"
+                "Results.to_pandas() needs pandas, an optional dependency of infoplane: "
+                'pip install "infoplane[pandas]" (or pip install pandas); everything else '
+                "works with NumPy only"
             ) from err
         return pd.DataFrame({c: np.array(a) for c, a in self.data.items()})
 

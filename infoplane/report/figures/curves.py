@@ -22,8 +22,10 @@ from infoplane.report.figures.ceilings import (
 )
 from infoplane.report.figures.selection import (
     ResultsLike,
+    aux_of,
     layer_series,
     load_table,
+    null_series,
     select,
     selection_title,
 )
@@ -36,6 +38,7 @@ from infoplane.report.figures.style import (
 )
 
 __all__ = ["information_curves"]
+
 
 
 def information_curves(
@@ -53,6 +56,7 @@ def information_curves(
     ceilings: Any = "auto",
     legend: bool = True,
     title: str | None = None,
+    null: Any = "auto",
 ) -> tuple[Figure, np.ndarray]:
     """I(X;T) and/or I(T;Y) against the epoch, one line per layer.
 
@@ -64,6 +68,10 @@ def information_curves(
     Args:
       quantity: "both" (two panels side by side), "i_xt" or "i_ty".
       axes: draw on these Axes (one per panel; default: a new Figure).
+      null: the label-permutation null of I(T;Y) (`infoplane.NullLabels`, aux ``i_ty_null``),
+        drawn on the I(T;Y) panel as a faint dotted line per layer (seed mean): "auto" (the
+        run directory's aux.csv when ``results`` is a directory), aux rows
+        (`infoplane.load_aux`), or None (not drawn). Nothing is drawn where there is none.
       The others: as `information_plane`.
 
     Returns:
@@ -92,6 +100,7 @@ def information_curves(
     series = {layer: layer_series(sel, layer) for layer in sel.layers}
     scale, scale_kw = epoch_scale(sel.table["epoch"])
     n_nonfinite: dict[str, int] = {}
+    nulls = null_series(aux_of(null, run_dir), sel) if "i_ty" in qs else {}
     for q, ax in zip(qs, ax_list, strict=True):
         for color, (layer, s) in zip(colors, series.items(), strict=True):
             values = s.i_xt if q == "i_xt" else s.i_ty
@@ -105,6 +114,9 @@ def information_curves(
                            transform=ax.get_xaxis_transform(), zorder=5,
                            gid=f"nonfinite:{layer}")
                 n_nonfinite[q] = n_nonfinite.get(q, 0) + int(np.sum(~ok))
+            if q == "i_ty" and layer in nulls:
+                ax.plot(*nulls[layer], color=color, linewidth=1.0, linestyle=":", alpha=0.7,
+                        label=f"_{layer} null", gid=f"null:{layer}")
             if half is not None:
                 ok &= np.isfinite(half)
                 ax.fill_between(s.epochs[ok], values[ok] - half[ok], values[ok] + half[ok],
@@ -134,6 +146,9 @@ def information_curves(
         if len(sel.seeds) > 1:
             handles.append(Patch(color="0.5", alpha=0.3,
                                              label=f"±1.96 SE ({len(sel.seeds)} seeds)"))
+        if nulls:
+            handles.append(Line2D([], [], color="0.3", linewidth=1.0, linestyle=":",
+                                  label="null: I(T;Y) of permuted labels"))
         if n_nonfinite:
             handles.append(Line2D([], [], linestyle="none", marker="x", color="0.2",
                                   label=nonfinite_note(sum(n_nonfinite.values())).replace(

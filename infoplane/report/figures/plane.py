@@ -24,11 +24,13 @@ from infoplane.report.figures.ceilings import (
 from infoplane.report.figures.selection import (
     ResultsLike,
     Selection,
+    aux_of,
     check_nonempty,
     choose,
     fmt_values,
     layer_series,
     load_table,
+    null_series,
     select,
     selection_title,
 )
@@ -56,12 +58,14 @@ def draw_plane(
     show_dpi: bool,
     dpi_tolerance: float,
     title: str | None,
+    nulls: dict | None = None,
 ) -> tuple[int, list]:
     """Draw one information plane on ``ax``; returns the number of DPI violations shown and
     the legend handles (layers, DPI marks, error bars). For a non-Shannon estimator (DSMI,
     matrix_renyi) no DPI marks are drawn: the DPI does not apply to it (its ceilings, if any,
     are `subsample_cap`'s: none for DSMI, log2 n and for alpha >= 1 H(X), H(Y) for
-    matrix_renyi)."""
+    matrix_renyi). ``nulls``: `null_series` of the selection, drawn as a faint dotted
+    trajectory per layer at (I(X;T), null I(T;Y))."""
     shannon = is_shannon(sel.estimator)
     if not shannon:
         show_dpi = False
@@ -89,6 +93,17 @@ def draw_plane(
         handles.append(Line2D([], [], color=line_color, linewidth=0.9, marker=marker,
                               markersize=6, markerfacecolor="0.8", markeredgecolor="0.15",
                               label=layer))
+    drawn = False
+    for layer, (epochs, values) in (nulls or {}).items():
+        pts = [(positions[(layer, int(ep))][0], v) for ep, v in zip(epochs, values, strict=True)
+               if (layer, int(ep)) in positions]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), color=line_color, linewidth=0.9, linestyle=":",
+                    alpha=0.7, zorder=0.8, label=f"_{layer} null", gid=f"null:{layer}")
+            drawn = True
+    if drawn:
+        handles.append(Line2D([], [], color=line_color, linewidth=0.9, linestyle=":",
+                              label="null: I(T;Y) of permuted labels"))
     n_violations = 0
     if show_dpi:
         found = [v for v in dpi_violations(sel.table, tolerance=dpi_tolerance)
@@ -142,6 +157,7 @@ def information_plane(
     title: str | None = None,
     colorbar: bool = True,
     norm: mcolors.Normalize | None = None,
+    null: Any = "auto",
 ) -> tuple[Figure, Axes]:
     """The information plane of one run: I(X;T) on x, I(T;Y) on y, one trajectory per layer.
 
@@ -173,6 +189,9 @@ def information_plane(
       colorbar: draw the epoch colour bar (False for the panels of a grid that share one:
         pass the same ``norm`` to each and draw one bar yourself, or use `estimator_panel`).
       norm: the epoch colour scale (default: `epoch_norm` of the drawn epochs).
+      null: the label-permutation null of I(T;Y) (`infoplane.NullLabels`, aux
+        ``i_ty_null``), a faint dotted trajectory per layer at (I(X;T), null): "auto" (the
+        run directory's aux.csv when ``results`` is a directory), aux rows, or None.
 
     Returns:
       ``(fig, ax)``. The colour bar is ``fig.axes[-1]`` when the figure was made here.
@@ -190,7 +209,8 @@ def information_plane(
     else:
         fig = ax.figure
     _n, handles = draw_plane(ax, sel, norm=norm, cmap=cmap, ceilings=ceil, show_dpi=show_dpi,
-                              dpi_tolerance=dpi_tolerance, title=title)
+                              dpi_tolerance=dpi_tolerance, title=title,
+                              nulls=null_series(aux_of(null, run_dir), sel))
     if colorbar:
         epoch_colorbar(fig, norm, cmap, ax)
     if legend:

@@ -255,3 +255,41 @@ def selection_title(sel: Selection, n_seeds: int, extra: str = "") -> str:
     if extra:
         tail.append(extra)
     return head + "\n" + ", ".join(tail)
+
+
+def null_series(aux, sel: Selection) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{layer: (epochs, seed-mean i_ty_null)}`` of the selection's run, split, estimator,
+    parameter set and seeds from aux rows (`infoplane.load_aux`; None: {}), the finite values
+    only (`infoplane.NullLabels`)."""
+    if aux is None:
+        return {}
+    seeds = set(sel.seeds)
+    acc: dict[str, dict[int, list[float]]] = {}
+    for a in aux:
+        if (a.get("name") != "i_ty_null" or a.get("estimator") != sel.estimator
+                or a.get("split") != sel.split or a.get("params") != sel.params
+                or a.get("run") != sel.run or a.get("seed") not in seeds
+                or a.get("layer") not in sel.layers):
+            continue
+        v = float(a["value"])
+        if np.isfinite(v):
+            acc.setdefault(a["layer"], {}).setdefault(int(a["epoch"]), []).append(v)
+    return {layer: (np.array(sorted(by)), np.array([np.mean(by[e]) for e in sorted(by)]))
+            for layer, by in acc.items()}
+
+
+def aux_of(null, run_dir: str | None):
+    """The aux rows a figure's ``null`` option reads the null from: None; "auto" (the run
+    directory's aux.csv, None without a directory or file); or the rows as given."""
+    if null is None:
+        return None
+    if isinstance(null, str) and null == "auto":
+        if run_dir is None:
+            return None
+        from infoplane.store.tables import load_aux
+
+        try:
+            return load_aux(run_dir)
+        except (OSError, ValueError):
+            return None
+    return null
