@@ -6,8 +6,8 @@ from __future__ import annotations
 from infoplane.experiments import runtime
 from infoplane.report.tensorboard.format import quantity_symbols
 
-__all__ = ["TABLE_MAX_ROWS", "UsageError", "log", "parse_estimators", "print_table",
-           "setup_jax"]
+__all__ = ["TABLE_MAX_ROWS", "UsageError", "load_run_table", "log", "parse_estimators",
+           "print_table", "setup_jax"]
 
 #: At most this many recorded epochs are shown in the printed table (all are in results.csv).
 TABLE_MAX_ROWS = 12
@@ -96,6 +96,34 @@ def _printable(text: str, out) -> str:
         for a, b in _ASCII.items():
             text = text.replace(a, b)
     return text
+
+
+def load_run_table(run_dir: str):
+    """The results table of ``run_dir`` for a command that reads one (plot, summary): a
+    UsageError when it is no directory, unreadable or empty; a damaged file's warnings on
+    stderr."""
+    import os
+    import sys
+    import warnings
+
+    from infoplane.store.results import load_results
+    from infoplane.store.tables import ResultsFileWarning
+
+    if not os.path.isdir(run_dir):
+        raise UsageError(f"{run_dir!r} is not a directory; pass a run directory, e.g. runs/NAME")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResultsFileWarning)
+        try:
+            table = load_results(run_dir)
+        except (FileNotFoundError, ValueError) as err:
+            raise UsageError(str(err)) from None
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if not len(table):
+        raise UsageError(
+            f"{run_dir!r} has no results yet (results.csv is empty); record some epochs first"
+        )
+    return table
 
 
 def log(msg: str) -> None:

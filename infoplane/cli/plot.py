@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 
-from infoplane.cli._common import UsageError
+from infoplane.cli._common import UsageError, load_run_table
 from infoplane.store.layout import CONFIG_FILE, FIGURES_DIR
 
 __all__ = ["add_parser", "cmd_plot", "estimator_spec", "merge_params", "parse_params"]
@@ -57,28 +56,12 @@ def add_parser(sub) -> None:
 
 
 def cmd_plot(args) -> int:
-    import warnings
 
     from infoplane import plot as figures
     from infoplane.report import checks
-    from infoplane.store.results import load_results
-    from infoplane.store.tables import ResultsFileWarning
 
     run_dir = args.run_dir
-    if not os.path.isdir(run_dir):
-        raise UsageError(f"{run_dir!r} is not a directory; pass a run directory, e.g. runs/NAME")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResultsFileWarning)
-        try:
-            table = load_results(run_dir)
-        except (FileNotFoundError, ValueError) as err:
-            raise UsageError(str(err)) from None
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    if not len(table):
-        raise UsageError(
-            f"{run_dir!r} has no results yet (results.csv is empty); record some epochs first"
-        )
+    table = load_run_table(run_dir)
     estimators = table.unique("estimator")
     name, given = estimator_spec(args.estimator)
     if name is not None and name not in estimators:

@@ -7,9 +7,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import sys
 
-from infoplane.cli._common import UsageError
+from infoplane.cli._common import UsageError, load_run_table
 
 __all__ = ["add_parser", "cmd_summary"]
 
@@ -44,27 +43,11 @@ def add_parser(sub) -> None:
 
 
 def cmd_summary(args) -> int:
-    import warnings
 
     from infoplane.report.compression import CompressionRow, compression_summary
-    from infoplane.store.results import load_results
-    from infoplane.store.tables import ResultsFileWarning
 
     run_dir = args.run_dir
-    if not os.path.isdir(run_dir):
-        raise UsageError(f"{run_dir!r} is not a directory; pass a run directory, e.g. runs/NAME")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResultsFileWarning)
-        try:
-            table = load_results(run_dir)
-        except (FileNotFoundError, ValueError) as err:
-            raise UsageError(str(err)) from None
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    if not len(table):
-        raise UsageError(
-            f"{run_dir!r} has no results yet (results.csv is empty); record some epochs first"
-        )
+    table = load_run_table(run_dir)
     for column, value in (("split", args.split), ("estimator", args.estimator)):
         available = table.unique(column)
         if value is not None and value not in available:
