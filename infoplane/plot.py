@@ -9,10 +9,20 @@ ceilings recorded in the run's ``config.json``, and the DPI check of `infoplane.
 Functions (every one returns the matplotlib objects it made, so they can be restyled):
 
 - `information_plane`: I(X;T) on x, I(T;Y) on y, one trajectory per layer, points coloured by
-  epoch, one colour bar, the ceilings H(X) and H(Y), DPI violations marked.
-- `estimator_panel`: one information plane per estimator of a run, one shared colour bar.
+  epoch (or ``color_by="layer"``), one colour bar, the ceilings H(X) and H(Y), DPI violations
+  marked; a list of results overlays runs (a line style each, named in the legend).
+- `estimator_panel`: one information plane per estimator of a run, one shared colour bar; the
+  legend fills a spare grid cell.
 - `information_curves`: I(X;T) and/or I(T;Y) against the epoch, one line per layer.
-- `render_png` / `save`: PNG bytes, or a file whose format follows its suffix.
+- `render_png` / `save`: PNG bytes, or a file whose format follows its suffix (300 dpi).
+
+For papers: ``title=``, ``figsize=(W, H)`` (inches), ``layers=[...]``, ``labels=`` (the runs'
+names), ``widths=`` (legend "layers.2 (5)"; read from the run directory by default) and
+``save(fig, path, dpi=..., tight=False)`` for a file of exactly the figure's size. Planes
+drawn into the Axes of one figure share one epoch colour bar. An axis whose data span less
+than 0.05 bits is padded to 0.05 bits (noise is not drawn as a trajectory), without an
+offset label. Rows with confidence intervals (``i_xt_lo``, ``i_xt_hi``, ``i_ty_lo``,
+``i_ty_hi``, `infoplane.Intervals`) get thin bars in the plane and bands in the curves.
 
 ``results`` is a `infoplane.Results` table or a run directory (``runs/<name>/``) or the
 path of its ``results.csv``; from a run directory the ceilings are read from ``config.json``

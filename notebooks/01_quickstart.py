@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -157,7 +159,7 @@ for layer, i_xt, i_ty in zip(last["layer"], last["i_xt"], last["i_ty"], strict=T
 
 # %%
 fig, axes = plot.estimator_panel(rec.run_dir, split="train")
-plot.save(fig, FIGURES / "quickstart_nnx_panel.png", dpi=100)
+plot.save(fig, FIGURES / "quickstart_nnx_panel.png", dpi=150)
 fig
 
 # %% [markdown]
@@ -216,7 +218,7 @@ for epoch in range(EPOCHS + 1):
     rec2.record(epoch, module, {"params": params})
 rec2.close()
 fig, ax = plot.information_plane(rec2.run_dir)
-plot.save(fig, FIGURES / "quickstart_linen_plane.png", dpi=100)
+plot.save(fig, FIGURES / "quickstart_linen_plane.png", dpi=150)
 fig
 
 # %% [markdown]

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -81,7 +81,7 @@ for seed, m in summary.final.items():
 # %%
 CLIP = {"convention": "clip"}  # infoplane's default bins (the next section compares)
 fig, ax = plot.information_plane(run_dir, estimator="binning", params=CLIP)
-plot.save(fig, FIGURES / "tishby_tanh_plane.png", dpi=110)
+plot.save(fig, FIGURES / "tishby_tanh_plane.png", dpi=150)
 fig
 
 # %% [markdown]
@@ -89,7 +89,7 @@ fig
 
 # %%
 fig, axes = plot.information_curves(run_dir, estimator="binning", params=CLIP)
-plot.save(fig, FIGURES / "tishby_tanh_curves.png", dpi=110)
+plot.save(fig, FIGURES / "tishby_tanh_curves.png", dpi=150)
 fig
 
 # %% [markdown]
@@ -197,7 +197,7 @@ if VAR_U:
     print("the original code's bins (idnns):")
     compression_table(binning_rows(original.run_dir, "idnns"), SEEDS)
     fig, ax = plot.information_plane(original.run_dir, estimator="binning", params=CLIP)
-    plot.save(fig, OUT / "var_u_plane.png", dpi=110)
+    plot.save(fig, OUT / "var_u_plane.png", dpi=150)
 else:
     print("INFOPLANE_VAR_U is not set: the var_u.mat comparison is skipped (see the text).")
 

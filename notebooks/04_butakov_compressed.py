@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -84,7 +86,7 @@ ax.set_xlabel("Adam step")
 ax.set_ylabel("MSE on standardised X")
 ax.set_yscale("log")
 ax.legend()
-plot.save(fig, FIGURES / "butakov_autoencoder.png", dpi=100)
+plot.save(fig, FIGURES / "butakov_autoencoder.png", dpi=150)
 plt.show()
 
 # %% [markdown]
@@ -118,12 +120,12 @@ fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), layout="constrained")
 for ax, split in zip(axes, ("train", "test"), strict=True):
     plot.information_plane(run_dir, estimator="compressed", split=split, ax=ax,
                            legend=(split == "train"))
-plot.save(fig, FIGURES / "butakov_compressed_plane.png", dpi=80)
+plot.save(fig, FIGURES / "butakov_compressed_plane.png", dpi=150)
 plt.show()
 
 # %%
 fig, axes = plot.information_curves(run_dir, estimator="compressed", split="train")
-plot.save(fig, FIGURES / "butakov_compressed_curves.png", dpi=100)
+plot.save(fig, FIGURES / "butakov_compressed_curves.png", dpi=150)
 fig
 
 # %% [markdown]

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -105,7 +107,7 @@ fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), layout="constrained", sharey=T
 for ax, labels in zip(axes, ("true", "shuffled"), strict=True):
     plot.information_plane(runs[labels], estimator="dsmi", split="train", ax=ax,
                            legend=(labels == "true"), title=f"{labels} labels")
-plot.save(fig, FIGURES / "liao_dsmi_plane.png", dpi=80)
+plot.save(fig, FIGURES / "liao_dsmi_plane.png", dpi=150)
 plt.show()
 
 # %% [markdown]
@@ -116,7 +118,7 @@ fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained", sharey=Tru
 for ax, labels in zip(axes, ("true", "shuffled"), strict=True):
     plot.information_curves(runs[labels], estimator="dsmi", split="train", quantity="i_ty",
                             axes=ax, title=f"{labels} labels")
-plot.save(fig, FIGURES / "liao_dsmi_curves.png", dpi=90)
+plot.save(fig, FIGURES / "liao_dsmi_curves.png", dpi=150)
 plt.show()
 
 # %% [markdown]
@@ -147,7 +149,7 @@ for ax, labels in zip(axes, ("true", "shuffled"), strict=True):
     ax.grid(alpha=0.3)
 axes[0].set_ylabel(f"DSE (bits), σ = {SIGMA}")
 axes[0].legend()
-plot.save(fig, FIGURES / "liao_dse.png", dpi=90)
+plot.save(fig, FIGURES / "liao_dse.png", dpi=150)
 plt.show()
 
 # %% [markdown]

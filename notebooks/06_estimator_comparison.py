@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -94,7 +96,7 @@ print(table)
 # %%
 hidden = [layer for layer in table.unique("layer") if layer != "output"]
 fig, axes = plot.estimator_panel(table, ceilings=run_dir, ncols=3, layers=hidden)
-plot.save(fig, FIGURES / "comparison_panel.png", dpi=70)
+plot.save(fig, FIGURES / "comparison_panel.png", dpi=150)
 fig
 
 # %% [markdown]
@@ -114,7 +116,7 @@ ax.set_ylabel("I(X;T) / its max (each estimator)")
 ax.set_title("layers.4: the shape of I(X;T) under each estimator")
 ax.legend()
 ax.grid(alpha=0.3)
-plot.save(fig, FIGURES / "comparison_layer4.png", dpi=90)
+plot.save(fig, FIGURES / "comparison_layer4.png", dpi=150)
 plt.show()
 
 # %% [markdown]

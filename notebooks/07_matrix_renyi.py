@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -186,12 +188,12 @@ plot.information_plane(run_dir, estimator="matrix_renyi", ax=axes[0], ceilings=R
                        title="matrix-based Rényi (α = 1.01, knn widths)")
 plot.information_plane(run_dir, estimator="binning", ax=axes[1], legend=False,
                        title="uniform binning (30 bins, each layer's range)")
-plot.save(fig, FIGURES / "renyi_vs_binning_plane.png", dpi=80)
+plot.save(fig, FIGURES / "renyi_vs_binning_plane.png", dpi=150)
 plt.show()
 
 # %%
 fig, axes = plot.information_curves(run_dir, estimator="matrix_renyi", ceilings=RENYI_CEILINGS)
-plot.save(fig, FIGURES / "renyi_curves.png", dpi=90)
+plot.save(fig, FIGURES / "renyi_curves.png", dpi=150)
 fig
 
 # %% [markdown]
@@ -202,7 +204,7 @@ hidden = ["conv1", "conv2", "fc1", "fc2"]
 fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
 plot.information_curves(run_dir, estimator="matrix_renyi", quantity="i_xt", layers=hidden,
                         axes=ax, ceilings=None, title="hidden layers: I_α(X;T), mean of seeds")
-plot.save(fig, FIGURES / "renyi_hidden_ixt.png", dpi=90)
+plot.save(fig, FIGURES / "renyi_hidden_ixt.png", dpi=150)
 plt.show()
 
 # %% [markdown]

@@ -37,6 +37,38 @@ def parse_estimators(spec: str) -> list[str]:
     return specs
 
 
+#: ``--intervals``' default of ``estimate`` and ``sweep``, in their help.
+AS_RUN_HELP = ("as the run was recorded (config.json's intervals: 20 for binning and KDE after a "
+           "default infoplane run; 0 for other activation stores)")
+
+
+def add_intervals_option(parser, default: int | None, default_text: str) -> None:
+    """The ``--intervals B`` option of ``run`` and ``estimate`` (`infoplane.Intervals`)."""
+    parser.add_argument(
+        "--intervals", type=int, default=default, metavar="B",
+        help="a 95%% confidence interval on every estimate from B subsets of half the probe "
+        "drawn without replacement (the delete-d jackknife; columns i_xt_lo, i_xt_hi, i_ty_lo, "
+        "i_ty_hi of results.csv, drawn as error bars by infoplane plot); B = 20 or more, 0 = "
+        f"off; costs about B/2 more estimates (binning), B/4 (KDE) (default: {default_text})")
+
+
+def check_intervals(value: int | None) -> None:
+    """A UsageError unless ``--intervals`` is None (the default), 0 or 2..10000."""
+    if value is not None and value != 0 and not 2 <= value <= 10_000:
+        raise UsageError(f"--intervals must be 0 (off) or a number of subsets from 2 to 10000 "
+                         f"(20 or more for a 95% interval), got {value}")
+
+
+def intervals_as_run(value: int | None, run_dir: str) -> int | None:
+    """``--intervals`` of ``estimate`` / ``sweep``: the value given, or (None) the run's own
+    setting (`infoplane.experiments.sweep.run_intervals`), so that re-estimating an
+    estimator the run has lands on the run's rows."""
+    from infoplane.experiments.sweep import run_intervals
+
+    check_intervals(value)
+    return run_intervals(run_dir) if value is None else value
+
+
 def _cell(r: dict | None) -> str:
     """``i_xt/i_ty`` of a row, 2 decimals; a NaN (an estimate its estimator flagged as
     unstable, e.g. `Compressed`'s ``flag_stderr``) is printed as "unstable"."""

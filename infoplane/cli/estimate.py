@@ -6,13 +6,22 @@ from __future__ import annotations
 import os
 import sys
 
-from infoplane.cli._common import UsageError, parse_estimators, print_table, setup_jax
+from infoplane.cli._common import (
+    AS_RUN_HELP,
+    UsageError,
+    add_intervals_option,
+    intervals_as_run,
+    parse_estimators,
+    print_table,
+    setup_jax,
+)
 
 __all__ = ["add_parser", "cmd_estimate"]
 
 
 def add_parser(sub) -> None:
     """The ``estimate`` subcommand and its options."""
+    from infoplane.cli.progress import add_verbosity_options
     from infoplane.cli.run import costly_help, costly_names
     from infoplane.estimators import NAMES
 
@@ -31,6 +40,7 @@ def add_parser(sub) -> None:
         ),
     )
     est.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/NAME")
+    add_verbosity_options(est)
     est.add_argument("--estimators", required=True,
                      help=f"comma-separated estimators from: {', '.join(NAMES)}, names or "
                      "specs with parameters such as 'dsmi(sigma=1.0)' (see `infoplane run "
@@ -38,10 +48,11 @@ def add_parser(sub) -> None:
     est.add_argument("--subsample", type=int, default=None,
                      help=f"probe subset size for the costly estimators "
                      f"({', '.join(costly_names())}); 0 = all (default: {costly})")
+    add_intervals_option(est, None, AS_RUN_HELP)
 
 
 def cmd_estimate(args) -> int:
-    from infoplane.cli.progress import Progress
+    from infoplane.cli.progress import display
     from infoplane.experiments.reestimate import Reestimation
     from infoplane.store.lock import RunDirectoryLocked
 
@@ -52,8 +63,11 @@ def cmd_estimate(args) -> int:
             f"no such directory: {run_dir}" if not os.path.exists(run_dir) else
             f"{run_dir!r} is a file, not a run directory; pass a run directory, e.g. runs/NAME")
     setup_jax()
+    bar = display(args)  # every flush's estimator, layer and epochs on stderr
     try:
-        job = Reestimation(run_dir, names, args.subsample)
+        job = Reestimation(run_dir, names, args.subsample,
+                           intervals=intervals_as_run(args.intervals, run_dir),
+                           progress=bar)
     except (FileNotFoundError, ValueError, RunDirectoryLocked) as err:
         raise UsageError(str(err)) from None
     for line in job.ignored:
@@ -63,11 +77,12 @@ def cmd_estimate(args) -> int:
     if not job.entries:
         job.run()  # closes the files, releases the lock
         return 0
-    print(f"infoplane estimate {run_dir}: {len(job.entries)} stored epochs to estimate, "
-          f"estimators {', '.join(names)}", flush=True)
-    bar = Progress(len(job.entries), "estimating")
+    if not bar.quiet:
+        print(f"infoplane estimate {run_dir}: {len(job.entries)} stored epochs to estimate, "
+              f"estimators {', '.join(names)}", flush=True)
+    bar.expect("estimating", len(job.entries))
     try:
-        recs = job.run(progress=bar)
+        recs = job.run()
     except (FileNotFoundError, ValueError) as err:  # a file changed or damaged since the scan
         raise UsageError(f"{err}\n(the rows estimated before it are kept in "
                          f"{job.results_path}; rerun after fixing it to estimate the rest)"

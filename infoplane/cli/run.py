@@ -7,7 +7,14 @@ import datetime
 import os
 import sys
 
-from infoplane.cli._common import UsageError, log, parse_estimators, print_table, setup_jax
+from infoplane.cli._common import (
+    UsageError,
+    add_intervals_option,
+    check_intervals,
+    parse_estimators,
+    print_table,
+    setup_jax,
+)
 
 __all__ = ["add_parser", "check_args", "cmd_run", "costly_help", "costly_names",
            "ignored_on_resume", "interrupted", "parse_schedule", "parse_seeds", "report"]
@@ -52,7 +59,10 @@ def add_parser(sub) -> None:
             "infoplane run --preset mnist-cnn --data ~/mnist --limit 1000 --epochs 5 (a "
             "reduced run for a CPU);  infoplane run --preset cifar-cnn --data "
             "~/cifar-10-batches-py;  infoplane run --preset mnist1d-mlp;  "
-            "infoplane run --resume runs/relu"
+            "infoplane run --preset tishby-relu --widths 12,10,7,5,4,3 --activation gelu "
+            "--optimizer sgd --lr 0.01 --weight-decay 1e-4;  "
+            "infoplane run --resume runs/relu;  infoplane run --resume runs/relu --epochs 6000 "
+            "(train longer)"
         ),
     )
     run.add_argument("--preset", default=None,
@@ -104,6 +114,9 @@ def add_parser(sub) -> None:
                      help="use only the first N training and the first N test samples: a "
                      "reduced run, e.g. --limit 1000 for mnist-cnn or cifar-cnn on a CPU "
                      "(default: all; recorded in config.json)")
+    from infoplane.cli.network import add_arguments as add_network_arguments
+
+    add_network_arguments(run)
     run.add_argument("--logdir", default="runs",
                      help="directory that holds the run directories (default: %(default)s)")
     run.add_argument("--name", default=None,
@@ -111,7 +124,9 @@ def add_parser(sub) -> None:
                      "an existing directory is never overwritten")
     run.add_argument("--resume", default=None, metavar="RUN_DIR",
                      help="continue RUN_DIR from its last checkpoint with its own settings (other "
-                     "options are ignored): no epoch is duplicated or missing")
+                     "options are ignored): no epoch is duplicated or missing; with --epochs N "
+                     "train it (finished or not) to N epochs in all, the log-spaced schedule "
+                     "extended after its old last epoch")
     run.add_argument("--store-activations", action="store_true",
                      help="also save every recorded activation (activations/, opt-in, can be "
                      "large) so `infoplane estimate` can re-estimate the run later")
@@ -125,6 +140,7 @@ def add_parser(sub) -> None:
                      help="also estimate I(T;Y) of P fixed random permutations of the labels at "
                      "every layer-epoch, the estimator's bias floor (aux.csv i_ty_null, drawn "
                      "dotted by infoplane plot; P more estimates each; default: 0, off)")
+    add_intervals_option(run, None, "20 for binning and KDE, off for the others")
     run.add_argument("--shuffle-labels", action="store_true",
                      help="train on labels permuted at random (a network fitting noise; the "
                      "probes and estimates use the same labels)")
@@ -139,6 +155,9 @@ def add_parser(sub) -> None:
     run.add_argument("--image-every", type=int, default=5,
                      help="redraw the information-plane image in TensorBoard after this many "
                      "recorded epochs; 0 = only at the end (default: %(default)s)")
+    from infoplane.cli.progress import add_verbosity_options
+
+    add_verbosity_options(run)  # --quiet / --verbose
 
 
 #: Most seeds one run trains together (vmap), and the largest seed (jax.random.PRNGKey).
@@ -201,6 +220,7 @@ def check_args(args) -> list[str]:
     if args.probe_batch is not None and args.probe_batch < 1:
         raise UsageError(f"--probe-batch must be at least 1 (rows per forward pass), got "
                          f"{args.probe_batch}")
+    check_intervals(args.intervals)
     if not 0 <= args.null <= 1000:
         raise UsageError(f"--null must be a number of label permutations from 0 (off) to "
                          f"1000, got {args.null}")
@@ -239,7 +259,9 @@ def cmd_run(args) -> int:
     from infoplane.store.lock import RunDirectoryLocked
 
     setup_jax()
-    from infoplane.cli.progress import Progress
+    from infoplane.cli.progress import display, logger
+
+    say = logger(args)  # progress lines on stdout, none with --quiet
 
     if args.resume is not None:
         if not os.path.isdir(args.resume):
@@ -248,17 +270,22 @@ def cmd_run(args) -> int:
         if ignored:
             print(f"note: --resume continues {args.resume} with the settings in its "
                   f"config.json; ignored: {', '.join(ignored)}", file=sys.stderr, flush=True)
-        bar = Progress(1, "training")
+        bar = display(args)  # the training and estimation bars on stderr
         try:
-            summary = experiment.resume_experiment(args.resume, log=log, progress=bar)
+            summary = experiment.resume_experiment(args.resume, epochs=args.epochs, log=say,
+                                                   progress=bar)
         except (FileNotFoundError, ValueError, RunDirectoryLocked) as err:
             raise UsageError(str(err)) from None
         except KeyboardInterrupt:
+            bar.close()  # the bars end before the message
             return interrupted(args.resume)
         finally:
             bar.close()
         return report(summary)
     est_names = check_args(args)
+    from infoplane.cli.network import network_overrides
+
+    network = network_overrides(args, presets.PRESETS[args.preset])
     seeds = parse_seeds(args)
     schedule = parse_schedule(args.schedule)
     name = args.name or f"{args.preset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
@@ -269,37 +296,41 @@ def cmd_run(args) -> int:
         return 1
     preset = presets.PRESETS[args.preset]
     epochs = preset.epochs if args.epochs is None else args.epochs
-    print(
+    say(
         f"infoplane run {name}: preset {args.preset}, {epochs} epochs, seeds "
         f"{','.join(map(str, seeds))}, estimators {', '.join(est_names)}",
-        flush=True,
     )  # the run directory is announced (log) once the data has loaded and it is created
-    bar = Progress(epochs, "training")
+    bar = display(args)
+    bar.expect("training", epochs)
     try:
         summary = experiment.run_experiment(
             args.preset, epochs=args.epochs, points=args.points, schedule=schedule,
             estimators=est_names, seeds=seeds, data=args.data, logdir=args.logdir, name=name,
             store_activations=args.store_activations, subsample=args.subsample,
-            buffer=args.buffer, log=log, progress=bar, argv=args.argv,
+            buffer=args.buffer, log=say, progress=bar, argv=args.argv,
             tensorboard=args.tensorboard, image_every=args.image_every, limit=args.limit,
             per_channel=args.per_channel, probe_batch=args.probe_batch, null=args.null,
-            shuffle_labels=args.shuffle_labels,
+            intervals=args.intervals,
+            shuffle_labels=args.shuffle_labels, network=network,
         )
     except (FileNotFoundError, FileExistsError, KeyError, ValueError,
             RunDirectoryLocked) as err:
         raise UsageError(_error_text(err)) from None
     except KeyboardInterrupt:
+        bar.close()
         return interrupted(run_dir)
     finally:
         bar.close()
     return report(summary)
 
 
-#: Options of ``infoplane run`` that a resume takes from config.json instead.
-_RUN_ONLY = ("--preset", "--epochs", "--points", "--schedule", "--estimators", "--seeds",
+#: Options of ``infoplane run`` that a resume takes from config.json instead (not --epochs:
+#: ``--resume RUN_DIR --epochs N`` trains the run to N epochs).
+_RUN_ONLY = ("--preset", "--points", "--schedule", "--estimators", "--seeds",
              "--seed", "--data", "--logdir", "--name", "--store-activations", "--subsample",
              "--buffer", "--no-tensorboard", "--image-every", "--limit", "--per-channel",
-             "--probe-batch", "--null", "--shuffle-labels")
+             "--probe-batch", "--null", "--intervals", "--shuffle-labels", "--widths",
+             "--activation", "--lr", "--batch-size", "--optimizer", "--weight-decay")
 
 
 def ignored_on_resume(argv) -> list[str]:
@@ -357,8 +388,13 @@ def report(summary) -> int:
 
     rec = summary.recorder
     table = rec.results()
+    if summary.resumed_from is not None and summary.run_dir:  # the whole run, not this part
+        from infoplane.store.results import load_results
+
+        table = load_results(summary.run_dir)
     rows = table.rows()
-    print_table(rows, rec.layer_names or (), sys.stdout)
+    print_table(rows, rec.layer_names or tuple(dict.fromkeys(r["layer"] for r in rows)),
+                sys.stdout)
     if len(table):
         from infoplane.cli.plot import _aux_rows
 
@@ -377,7 +413,12 @@ def report(summary) -> int:
     )
     for err in rec.errors:
         print(f"warning: estimation failed and was skipped: {err}")
-    if summary.run_dir:
+    total = summary.config.get("epochs")
+    if (summary.run_dir and summary.resumed_from is not None and total is not None
+            and summary.resumed_from >= total and not rec.recovered):
+        print(f"{summary.run_dir} is complete ({summary.resumed_from}/{total} epochs); nothing "
+              f"to do; to train longer: infoplane run --resume {summary.run_dir} --epochs N")
+    elif summary.run_dir:
         print(f"wrote {summary.run_dir}/ (config.json, results.csv, metrics.csv, "
               "diagnostics.csv, TensorBoard events, checkpoints/)")
         print(f"figures: infoplane plot {summary.run_dir}    live view: infoplane board "

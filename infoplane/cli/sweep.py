@@ -9,13 +9,21 @@ import csv
 import os
 import sys
 
-from infoplane.cli._common import UsageError, _printable, setup_jax
+from infoplane.cli._common import (
+    AS_RUN_HELP,
+    UsageError,
+    _printable,
+    add_intervals_option,
+    intervals_as_run,
+    setup_jax,
+)
 
 __all__ = ["add_parser", "cmd_sweep"]
 
 
 def add_parser(sub) -> None:
     """The ``sweep`` subcommand and its options."""
+    from infoplane.cli.progress import add_verbosity_options
     from infoplane.cli.run import costly_help, costly_names
     from infoplane.experiments.sweep import MAX_COMBINATIONS
 
@@ -52,6 +60,8 @@ def add_parser(sub) -> None:
                    "split; every split is estimated)")
     p.add_argument("--csv", default=None, metavar="PATH",
                    help="also write the sensitivity table as CSV to PATH")
+    add_intervals_option(p, None, AS_RUN_HELP)
+    add_verbosity_options(p)
 
 
 def cmd_sweep(args) -> int:
@@ -68,8 +78,10 @@ def cmd_sweep(args) -> int:
             f"{run_dir!r} is a file, not a run directory; pass a run directory, e.g. runs/NAME")
     _check_split(run_dir, args.split)
     setup_jax()
-    n_probe = _estimate(run_dir, specs, args.subsample)
-    _report(run_dir, specs, n_probe, args)
+    from infoplane.cli.progress import display
+    intervals = intervals_as_run(args.intervals, run_dir)
+    n_probe = _estimate(run_dir, specs, args.subsample, intervals, display(args))
+    _report(run_dir, specs, n_probe, intervals, args)
     return 0
 
 
@@ -81,27 +93,30 @@ def _check_split(run_dir: str, split: str | None) -> None:
         raise UsageError(f"unknown split {split!r}; this run has {', '.join(splits)}")
 
 
-def _estimate(run_dir: str, specs: list[str], subsample: int | None) -> int:
-    """Estimate the missing rows of ``specs`` (as ``infoplane estimate``); the probe size."""
-    from infoplane.cli.progress import Progress
+def _estimate(run_dir: str, specs: list[str], subsample: int | None, intervals: int | None,
+              bar) -> int:
+    """Estimate the missing rows of ``specs`` (as ``infoplane estimate``, its progress on
+    ``bar``, a `ProgressDisplay`); the probe size."""
     from infoplane.experiments.reestimate import Reestimation
     from infoplane.store.lock import RunDirectoryLocked
 
     try:
-        job = Reestimation(run_dir, specs, subsample)
+        job = Reestimation(run_dir, specs, subsample, intervals=intervals, progress=bar)
     except (FileNotFoundError, ValueError, RunDirectoryLocked) as err:
         raise UsageError(str(err)) from None
     for line in job.ignored:
         print(f"infoplane sweep: warning: ignored {line}", file=sys.stderr, flush=True)
     for note in job.notes:
         print(note, flush=True)
-    print(f"infoplane sweep {run_dir}: {len(specs)} parameter sets: {', '.join(specs)}",
-          flush=True)
-    if job.entries:
+    if not bar.quiet:
+        print(f"infoplane sweep {run_dir}: {len(specs)} parameter sets: {', '.join(specs)}",
+              flush=True)
+    if job.entries and not bar.quiet:
         print(f"{len(job.entries)} stored epochs to estimate", flush=True)
-    bar = Progress(len(job.entries), "estimating") if job.entries else None
+    if job.entries:
+        bar.expect("estimating", len(job.entries))
     try:
-        job.run(progress=bar)  # closes the files, releases the lock
+        job.run()  # closes the files, releases the lock
         # the probe size the estimators were chosen for (the first split's, as in the job)
         n_probe = len(job.store.read_probe(next(iter(job.layers)))[1])
     except (FileNotFoundError, ValueError) as err:  # a file changed or damaged since the scan
@@ -109,14 +124,14 @@ def _estimate(run_dir: str, specs: list[str], subsample: int | None) -> int:
                          f"{job.results_path}; rerun after fixing it to estimate the rest)"
                          ) from None
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if job.entries:
         print(f"appended {job.rows_written} rows to {job.results_path}")
     return n_probe
 
 
-def _report(run_dir: str, specs: list[str], n_probe: int, args) -> None:
+def _report(run_dir: str, specs: list[str], n_probe: int, intervals: int | None,
+            args) -> None:
     """Print the verdicts and the sensitivity table of the swept parameter sets."""
     import warnings
 
@@ -133,7 +148,7 @@ def _report(run_dir: str, specs: list[str], n_probe: int, args) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResultsFileWarning)  # reported by the estimate
         table = load_results(run_dir)
-    params = swept_params(specs, n_probe, args.subsample)
+    params = swept_params(specs, n_probe, args.subsample, intervals)
     sel = table.where(params=params)
     if args.split is not None:
         sel = sel.where(split=args.split)

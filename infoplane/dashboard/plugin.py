@@ -13,7 +13,8 @@ parsed and before the data ingester is built, so it adds ``infoplane=0`` ("keep 
 
 Data format (see the recorder's TensorBoard writer): one tensor per recorded epoch and
 (estimator label, split, seed), tag ``infoplane/<label>/<split>/seed<k>``, step = epoch, float64
-of shape (L, 2) = per layer [I(X;T), I(T;Y)], NaN where missing; the summary metadata's
+of shape (L, Q) = per layer the metadata's quantities (format 1: [I(X;T), I(T;Y)]; format 2
+also the intervals), NaN where missing, plus an aux tag ``.../aux`` (the null); the metadata's
 ``plugin_data.content`` is JSON with version, estimator, label, split, seed, layers, quantities,
 units, params, ceilings (and ceiling_names); names, title and ceiling_names are added here
 (`display_names`: the axis names of the figures, e.g. "matrix-Rényi I_α(X;T), α=1.01").
@@ -27,7 +28,7 @@ Routes (under ``/data/plugin/infoplane``):
 ``/runs``
     ``{"runs": [{"run", "series": [{"tag", "label", "estimator", "split", "seed", "layers",
     "quantities", "units", "params", "ceilings", "ceiling_names", "names", "title",
-    "n_epochs", "last_epoch"}]}], "message",
+    "n_epochs", "last_epoch", "order", "first_wall_time", "aux_tag"}]}], "message",
     "sampling": {"samples_per_plugin": ..., "warning": ...}}``.
 ``/points?run=R&label=L&split=S[&seed=K]``
     ``{"run", "label", "split", "estimator", "layers", "units", "params", "ceilings",
@@ -35,7 +36,11 @@ Routes (under ``/data/plugin/infoplane``):
     [[per layer] per epoch], "i_ty": [[...]], "nonfinite": [[epoch, layer, quantity, kind]]}],
     "warnings": [...]}``: exactly the stored float64 values (JSON floats round-trip exactly),
     NaN/inf -> null, each null flagged in ``nonfinite`` (kind "nan", "inf" or "-inf"; the page
-    counts them). All seeds when ``seed`` is omitted.
+    counts them). All seeds when ``seed`` is omitted. A series also has ``i_xt_lo``,
+    ``i_xt_hi``, ``i_ty_lo``, ``i_ty_hi`` (the rows' 95 % intervals) and ``i_ty_null`` (the
+    aux tag's null), same shape as ``i_xt``, where any is finite (format 2; ``series.py``).
+    ``order``: the instance's place in the run's recording order (null in format 1; the page
+    then orders instances by ``first_wall_time``).
 
 Bad input (an unknown run, label, split or seed, a repeated, empty, too long or malformed
 parameter) gives HTTP 400 with ``{"error": message}``; a static name outside the package's
@@ -45,7 +50,6 @@ files gives 404; never a stack trace.
 from __future__ import annotations
 
 import json
-import math
 import mimetypes
 import re
 import threading
@@ -53,14 +57,26 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-import numpy as np
 from tensorboard import plugin_util
 from tensorboard.backend import http_util
 from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from infoplane.report.tensorboard.format import display_names, json_safe
+from infoplane.dashboard.series import (  # noqa: F401 - the plugin's helpers, re-exported
+    EXTRA_QUANTITIES,
+    aux_main_tag,
+    json_float,
+    merge_extra,
+    parse_aux_metadata,
+    parse_metadata,
+    parse_tag,
+    series_columns,
+    series_nonfinite,
+    series_points,
+    tensor_to_rows,
+)
+from infoplane.report.tensorboard.format import json_safe
 
 PLUGIN_NAME = "infoplane"
 TAB_NAME = "Information plane"
@@ -76,7 +92,6 @@ SAMPLING_WARNING = (
     "TensorBoard was started without the infoplane loader, so it may keep only 10 epochs per "
     "series. Start it with --samples_per_plugin infoplane=0 to see every epoch."
 )
-_TAG_RE = re.compile(r"^infoplane/(?P<label>.+)/(?P<split>[^/]+)/seed(?P<seed>\d+)$")
 _SEED_RE = re.compile(r"^\d{1,18}$")
 _STATIC_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 _CONTENT_TYPES = {
@@ -95,79 +110,6 @@ class BadRequest(ValueError):
 
 
 # --------------------------------------------------------------------------- pure helpers
-
-
-def parse_tag(tag: str) -> dict | None:
-    """``infoplane/<label>/<split>/seed<k>`` -> {label, split, seed}; None if not ours."""
-    m = _TAG_RE.match(tag or "")
-    if m is None:
-        return None
-    return {"label": m["label"], "split": m["split"], "seed": int(m["seed"])}
-
-
-def parse_metadata(content: bytes | str | None, tag: str = "") -> dict | None:
-    """The plugin content JSON merged over what the tag says; None if unusable.
-
-    Missing fields are filled from the tag (label, split, seed) or with neutral defaults, so a
-    series whose content is damaged still shows up as long as its tag is well formed.
-    """
-    meta: dict[str, Any] = {}
-    if content:
-        try:
-            text = content.decode("utf-8") if isinstance(content, bytes) else content
-            loaded = json.loads(text)
-        except (UnicodeDecodeError, ValueError):
-            loaded = None
-        if isinstance(loaded, dict):
-            meta = loaded
-    from_tag = parse_tag(tag) or {}
-    out = {
-        "version": meta.get("version"),
-        "label": meta.get("label", from_tag.get("label")),
-        "estimator": meta.get("estimator", meta.get("label", from_tag.get("label"))),
-        "split": meta.get("split", from_tag.get("split")),
-        "seed": meta.get("seed", from_tag.get("seed")),
-        "layers": meta.get("layers"),
-        "quantities": meta.get("quantities", ["i_xt", "i_ty"]),
-        "units": meta.get("units", "bits"),
-        "params": meta.get("params") if isinstance(meta.get("params"), dict) else {},
-        "ceilings": _clean_ceilings(meta.get("ceilings")),
-    }
-    if not isinstance(out["label"], str) or not isinstance(out["split"], str):
-        return None
-    if isinstance(out["seed"], bool) or not isinstance(out["seed"], int):
-        return None
-    if not (isinstance(out["layers"], list) and all(isinstance(s, str) for s in out["layers"])):
-        out["layers"] = None
-    out.update(display_names(out["estimator"], out["params"], meta.get("ceiling_names")))
-    return json_safe(out)
-
-
-def _clean_ceilings(value: Any) -> dict:
-    out = {"i_xt": None, "i_ty": None}
-    if isinstance(value, Mapping):
-        for key in out:
-            out[key] = json_float(value.get(key))
-    return out
-
-
-def json_float(x: Any) -> float | None:
-    """A float for JSON: exact (repr round trip) when finite, None for NaN/inf/non-numbers."""
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def tensor_to_rows(array: Any) -> tuple[list, list]:
-    """An (L, 2) tensor -> ([I(X;T) per layer], [I(T;Y) per layer]) with NaN/inf -> None."""
-    a = np.asarray(array, dtype=np.float64)
-    if a.ndim != 2 or a.shape[1] != 2:
-        raise ValueError(f"expected a tensor of shape (L, 2), got shape {a.shape}")
-    return [json_float(v) for v in a[:, 0]], [json_float(v) for v in a[:, 1]]
 
 
 def _one_param(args: Mapping, name: str, required: bool) -> str | None:
@@ -197,49 +139,6 @@ def parse_points_query(args: Mapping) -> dict:
         out["seed"] = int(seed)
     else:
         raise BadRequest(f"query parameter 'seed' must be a non-negative integer, got {seed!r}")
-    return out
-
-
-def _latest_per_epoch(data: list) -> dict[int, Any]:
-    """epoch -> datum; where one epoch was written twice (a resumed run) the later write wins."""
-    by_step: dict[int, Any] = {}
-    for datum in sorted(data, key=lambda d: (d.step, d.wall_time)):
-        by_step[int(datum.step)] = datum
-    return by_step
-
-
-def series_points(data: list) -> tuple[list, list, list, list]:
-    """Tensor data (objects with step, wall_time, numpy) -> epochs, i_xt, i_ty, warnings.
-
-    Sorted by epoch; where one epoch was written twice (a resumed run) the later write wins.
-    """
-    by_step = _latest_per_epoch(data)
-    warnings: list[str] = []
-    epochs, i_xt, i_ty = [], [], []
-    for step in sorted(by_step):
-        try:
-            xt, ty = tensor_to_rows(by_step[step].numpy)
-        except ValueError as exc:
-            warnings.append(f"epoch {step}: {exc}")
-            continue
-        epochs.append(step)
-        i_xt.append(xt)
-        i_ty.append(ty)
-    return epochs, i_xt, i_ty, warnings
-
-
-def series_nonfinite(data: list) -> list:
-    """The values `series_points` sends as null: ``[epoch, layer index, "i_xt" | "i_ty",
-    "nan" | "inf" | "-inf"]`` each, by epoch (NaN also marks a layer missing at an epoch)."""
-    out = []
-    for step, datum in sorted(_latest_per_epoch(data).items()):
-        a = np.asarray(datum.numpy, dtype=np.float64)
-        if a.ndim != 2 or a.shape[1] != 2:
-            continue  # `series_points` warns about it
-        for layer, q in zip(*np.nonzero(~np.isfinite(a)), strict=True):
-            v = a[layer, q]
-            kind = "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
-            out.append([step, int(layer), ("i_xt", "i_ty")[int(q)], kind])
     return out
 
 
@@ -338,15 +237,21 @@ class InfoplanePlugin(base_plugin.TBPlugin):
         ) or {}
 
     def _series_index(self, environ) -> dict:
-        """{run: [(tag, metadata dict, time series)]} for tags that are ours, sorted."""
+        """{run: [(tag, metadata dict, time series)]} for tags that are ours, sorted; each
+        aux tag (format 2) is in the metadata of its main tag as ``aux_tag``."""
         out = {}
         for run, tags in sorted(self._list(environ).items()):
             items = []
+            aux = {main: tag for tag in tags if (main := aux_main_tag(tag)) is not None}
             for tag, ts in tags.items():
-                if not tag.startswith(TAG_PREFIX):
+                if not tag.startswith(TAG_PREFIX) or aux_main_tag(tag) is not None:
                     continue
                 meta = parse_metadata(getattr(ts, "plugin_content", None), tag)
                 if meta is not None:
+                    meta["aux_tag"] = aux.get(tag)
+                    if meta["aux_tag"] is not None:
+                        meta["aux_meta"] = parse_aux_metadata(
+                            getattr(tags[meta["aux_tag"]], "plugin_content", None))
                     items.append((tag, meta, ts))
             if items:
                 items.sort(key=lambda it: (it[1]["label"], it[1]["split"], it[1]["seed"], it[0]))
@@ -354,7 +259,8 @@ class InfoplanePlugin(base_plugin.TBPlugin):
         return out
 
     def _epoch_counts(self, environ, index: dict) -> dict:
-        """{(run, tag): (n_epochs, last_epoch)}, re-reading only series that changed.
+        """{(run, tag): (n_epochs, last_epoch, first wall time)}, re-reading only series that
+        changed (the first wall time orders the instances of files without ``order``).
 
         The dashboard polls /runs every few seconds; a series is read again only when its
         (max_step, max_wall_time) from the cheap listing differ from the cached ones.
@@ -377,8 +283,10 @@ class InfoplanePlugin(base_plugin.TBPlugin):
                 for tag, _, ts in items:
                     if (run, tag) in out or run not in stale_runs or tag not in stale_tags:
                         continue
-                    steps = sorted({int(d.step) for d in read.get(run, {}).get(tag, [])})
-                    value = (len(steps), steps[-1] if steps else int(ts.max_step))
+                    data = read.get(run, {}).get(tag, [])
+                    steps = sorted({int(d.step) for d in data})
+                    first = min((float(d.wall_time) for d in data), default=None)
+                    value = (len(steps), steps[-1] if steps else int(ts.max_step), first)
                     with self._lock:
                         self._counts[(eid, run, tag)] = ((ts.max_step, ts.max_wall_time), value)
                     out[(run, tag)] = value
@@ -391,8 +299,10 @@ class InfoplanePlugin(base_plugin.TBPlugin):
         for run, items in index.items():
             series = []
             for tag, meta, _ in items:
-                entry = {"tag": tag, **{k: v for k, v in meta.items() if k != "version"}}
-                entry["n_epochs"], entry["last_epoch"] = counts[(run, tag)]
+                entry = {"tag": tag, **{k: v for k, v in meta.items()
+                                        if k not in ("version", "aux_meta")}}
+                entry["n_epochs"], entry["last_epoch"], entry["first_wall_time"] = \
+                    counts[(run, tag)]
                 series.append(entry)
             runs.append({"run": run, "series": series})
         sampling = {"samples_per_plugin": self._samples, "warning": None}
@@ -419,7 +329,8 @@ class InfoplanePlugin(base_plugin.TBPlugin):
                 raise BadRequest(
                     f"run {run!r} has no seed {seed} for {label}/{split} (seeds: {seeds})")
             items = chosen
-        read = self._read(environ, [run], [tag for tag, _, _ in items]).get(run, {})
+        tags = [tag for tag, _, _ in items] + [m["aux_tag"] for _, m, _ in items if m["aux_tag"]]
+        read = self._read(environ, [run], tags).get(run, {})
         first = items[0][1]
         out = {
             "run": run,
@@ -430,19 +341,27 @@ class InfoplanePlugin(base_plugin.TBPlugin):
             "units": first["units"],
             "params": first["params"],
             "ceilings": first["ceilings"],
-            **{k: first[k] for k in ("ceiling_names", "names", "title")},
+            **{k: first[k] for k in ("ceiling_names", "names", "title", "order")},
             "series": [],
             "warnings": [],
         }
         for tag, meta, _ in items:
-            epochs, i_xt, i_ty, warns = series_points(read.get(tag, []))
+            epochs, cols, warns = series_columns(read.get(tag, []), meta["quantities"])
             nonfinite = series_nonfinite(read.get(tag, []))
             out["warnings"].extend(f"{tag}: {w}" for w in warns)
-            if out["layers"] is None and i_xt:
-                out["layers"] = [f"layer{i + 1}" for i in range(len(i_xt[0]))]
+            if out["layers"] is None and cols["i_xt"]:
+                out["layers"] = [f"layer{i + 1}" for i in range(len(cols["i_xt"][0]))]
+            aux = None
+            if meta["aux_tag"]:
+                am = meta["aux_meta"]
+                a_epochs, a_cols, a_warns = series_columns(read.get(meta["aux_tag"], []),
+                                                           am["quantities"])
+                out["warnings"].extend(f"{meta['aux_tag']}: {w}" for w in a_warns)
+                aux = (a_epochs, am["layers"] or out["layers"] or [], a_cols)
+            extra = merge_extra(epochs, out["layers"] or [], cols, aux)
             out["series"].append(
-                {"seed": meta["seed"], "tag": tag, "epochs": epochs, "i_xt": i_xt, "i_ty": i_ty,
-                 "nonfinite": nonfinite})
+                {"seed": meta["seed"], "tag": tag, "epochs": epochs, "i_xt": cols["i_xt"],
+                 "i_ty": cols["i_ty"], "nonfinite": nonfinite, **extra})
         return out
 
     # routes

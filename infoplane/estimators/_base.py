@@ -145,7 +145,7 @@ _UNITLESS_AUX = frozenset(
     {"hash_collisions", "n_states", "sigma2", "n_bins", "saturation", "pca_lost",
      "ae_recon_error", "n_clusters", "unstable", "n_channels", "sigma_t", "sigma_x",
      "n_coincident", "null_permutations", "null_seed",
-     "resamples"}
+     "resamples", "clipped"}
 )
 
 

@@ -315,7 +315,10 @@ class Binning:
 
     ``estimate_layer(probe, t)``: t (N, d) float -> `Estimate` with ``i_xt`` = I(X;T~),
     ``i_ty`` = I(T~;Y) and aux ``h_t``, ``h_t_given_x``, ``h_t_given_y``, ``n_states``,
-    ``hash_collisions``. Bounds: 0 <= I(X;T~) <= log2 N, 0 <= I(T~;Y) <= H(Y).
+    ``hash_collisions``, and with a fixed ``range`` ``clipped``: the fraction of the layer's
+    values outside [lo, hi], put in the edge bins (the `Recorder` warns when it is above 1 %:
+    a ReLU layer on (-1, 1) clips most of its values). Bounds: 0 <= I(X;T~) <= log2 N,
+    0 <= I(T~;Y) <= H(Y).
 
     To reproduce Shwartz-Ziv & Tishby's numbers use ``Binning(convention="idnns")`` (spec
     ``binning(convention=idnns)``), adding ``wrap_below=True`` for layers that go below -1.
@@ -433,6 +436,10 @@ class Binning:
         b = self.bin_indices(t)
         bits = None if self.width is not None else ceil_log2(self.n_states)
         r = binned_information(b, probe, bits=bits, seed=self.hash_seed)
+        if self.width is None and self.range != "data":  # aux "clipped": outside the range
+            lo, hi = self.range
+            t = t.astype(jnp.float32)
+            r = {**r, "clipped": jnp.mean(((t < lo) | (t > hi)).astype(jnp.float32))}
         return _discrete_estimate(self, r)
 
 

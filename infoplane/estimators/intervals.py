@@ -33,7 +33,9 @@ the truth is below ``level``. With B resamples the quantiles are those of B valu
 B >= 20 (default) for a 95 % interval, more for stable ends.
 
 aux (in addition to the wrapped estimator's): ``i_xt_lo``, ``i_xt_hi``, ``i_ty_lo``,
-``i_ty_hi``, ``i_xt_se``, ``i_ty_se`` (in the estimate's units) and ``resamples`` (B).
+``i_ty_hi``, ``i_xt_se``, ``i_ty_se`` (in the estimate's units) and ``resamples`` (B). The
+`Recorder` writes the four ends as the columns of results.csv of the same names and the rest
+to aux.csv (``--intervals B`` of ``infoplane run`` / ``estimate``; `with_intervals`).
 ``params``: the wrapped estimator's plus ``intervals`` (B), ``interval_method``
 ("subsample-jackknife"), ``interval_fraction``, ``interval_level`` and ``interval_seed``.
 
@@ -42,9 +44,10 @@ and the B estimates are one ``vmap`` (``lax.map`` for estimators that map their 
 above 256 MB of gathered subsets, to bound memory) -- no Python loop over resamples. A
 probe with repeated inputs can give subsets whose contexts differ in static shape (their
 count of distinct inputs); those are estimated one by one (traced B times). Under a wrapped
-`NullLabels` the resamples skip the null (it is an aux value of the estimate, not
-resampled). Inside `Subsample`, put it innermost (`with_intervals` does that): the subsets
-are then drawn from the subsample's rows.
+`NullLabels` each subset estimates the null too (its P permutations of the subset's
+labels), so ``i_ty_null`` gets the same interval, ``i_ty_null_lo``, ``i_ty_null_hi`` and
+``i_ty_null_se`` in aux (cost: P + 1 estimates per subset). Inside `Subsample`, put it
+innermost (`with_intervals` does that): the subsets are then drawn from the subsample's rows.
 
 Cost: about 1 + B · (m/N)^k times the wrapped estimator's, k its complexity's exponent in N
 (binning k ~ 1: ~11x at B = 20, fraction 0.5; KDE k = 2: ~6x), and B prepared contexts.
@@ -129,10 +132,6 @@ class Intervals(Wrapper):
                 ("interval_level", self.level), ("interval_seed", self.seed),
                 ("interval_kind", self.kind))
 
-    def _resampled(self):
-        """The estimator each subset runs: the wrapped one, without a `NullLabels` layer."""
-        est = self.estimator
-        return est.estimator if isinstance(est, NullLabels) else est
 
     def prepare(self, probe: Probe) -> tuple[Any, jax.Array, dict]:
         n = probe.n
@@ -145,7 +144,7 @@ class Intervals(Wrapper):
             )
         labels = np.asarray(probe.labels)
         idx = [stratified_indices(labels, m, self.seed + b) for b in range(self.resamples)]
-        inner = self._resampled()
+        inner = self.estimator  # a wrapped NullLabels too: the null gets its interval
         ctxs = [inner.prepare(subset_probe(probe, i)) for i in idx]
         try:
             subsets = {"stacked": jax.tree_util.tree_map(lambda *a: jnp.stack(a), *ctxs)}
@@ -156,31 +155,37 @@ class Intervals(Wrapper):
     def estimate_layer(self, ctx, t: jax.Array) -> Estimate:
         own, idx, subsets = ctx
         r = self.estimator.estimate_layer(own, t)
-        inner = self._resampled()
+        null = isinstance(self.estimator, NullLabels)
 
         def one(c, i):
-            e = inner.estimate_layer(c, t[i])
-            return e.i_xt, e.i_ty
+            e = self.estimator.estimate_layer(c, t[i])
+            return e.i_xt, e.i_ty, e.aux["i_ty_null"] if null else e.i_ty
 
         if "stacked" in subsets:
             gathered = idx.size * math.prod(t.shape[1:]) * 4  # bytes of the B subsets of t
             if self.epoch_batching == "map" or gathered > _VMAP_BYTES:
-                xt, ty = jax.lax.map(lambda ci: one(*ci), (subsets["stacked"], idx))
+                xt, ty, ny = jax.lax.map(lambda ci: one(*ci), (subsets["stacked"], idx))
             else:
-                xt, ty = jax.vmap(one)(subsets["stacked"], idx)
+                xt, ty, ny = jax.vmap(one)(subsets["stacked"], idx)
         else:
-            pairs = [one(c, idx[b]) for b, c in enumerate(subsets["each"])]
-            xt, ty = jnp.stack([p[0] for p in pairs]), jnp.stack([p[1] for p in pairs])
+            parts = [one(c, idx[b]) for b, c in enumerate(subsets["each"])]
+            xt, ty, ny = (jnp.stack([p[j] for p in parts]) for j in range(3))
         n, m = t.shape[0], idx.shape[1]
         scale = math.sqrt(m / (n - m))
         q = jnp.asarray([(1 - self.level) / 2, (1 + self.level) / 2], jnp.float32)
         z = statistics.NormalDist().inv_cdf((1 + self.level) / 2)
         aux = dict(r.aux)
-        for name, full, star in (("i_xt", r.i_xt, xt), ("i_ty", r.i_ty, ty)):
+        quantities = [("i_xt", r.i_xt, xt), ("i_ty", r.i_ty, ty)]
+        if null:
+            quantities.append(("i_ty_null", r.aux["i_ty_null"], ny))
+        for name, full, star in quantities:
             centred = star.astype(jnp.float32) - jnp.mean(star)
             se = scale * jnp.std(star, ddof=1)
             if self.kind == "percentile":
+                # <= 0 <= of centred values; the min / max only undo float32 rounding when
+                # every subset gives the same value (an injective layer's H(Y))
                 lo, hi = scale * jnp.quantile(centred, q)
+                lo, hi = jnp.minimum(lo, 0.0), jnp.maximum(hi, 0.0)
             else:
                 lo, hi = -z * se, z * se
             aux[f"{name}_lo"] = full + lo

@@ -13,10 +13,13 @@ from flax import nnx
 
 __all__ = ["ACTIVATIONS", "CNN", "ConvNet", "MLP", "butakov_cnn", "vgg_small"]
 
-#: Hidden-layer activations by name. ``leaky_relu``: slope 0.01 below 0 (``jax.nn.leaky_relu``'s
-#: and PyTorch's default).
+#: Hidden-layer activations by name (``infoplane run --activation``), the jax.nn functions.
+#: ``leaky_relu``: slope 0.01 below 0 (``jax.nn.leaky_relu``'s and PyTorch's default); ``gelu``:
+#: jax.nn's default tanh approximation; ``elu``: alpha 1; ``silu``: x * sigmoid(x).
 ACTIVATIONS: dict[str, Callable] = {"tanh": jnp.tanh, "relu": jax.nn.relu,
-                                    "leaky_relu": jax.nn.leaky_relu}
+                                    "leaky_relu": jax.nn.leaky_relu, "sigmoid": jax.nn.sigmoid,
+                                    "gelu": jax.nn.gelu, "elu": jax.nn.elu,
+                                    "softplus": jax.nn.softplus, "silu": jax.nn.silu}
 
 
 class MLP(nnx.Module):

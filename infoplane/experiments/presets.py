@@ -22,13 +22,15 @@ import numpy as np
 from flax import nnx
 
 from infoplane.estimators import from_spec
+from infoplane.estimators.intervals import with_intervals
 from infoplane.estimators.subsample import Subsample
 from infoplane.experiments import datasets, loaders
 from infoplane.experiments.models import CNN, MLP, butakov_cnn, vgg_small
 
-__all__ = ["COSTLY", "DEFAULT_ESTIMATORS", "LEGACY_DEFAULT_ESTIMATORS", "PRESETS", "Preset",
-           "PresetData", "check_preset", "data_problem", "default_estimators",
-           "load_preset_data", "model_factory", "preset_data", "preset_estimators"]
+__all__ = ["COSTLY", "DEFAULT_ESTIMATORS", "DEFAULT_INTERVALS", "INTERVAL_FAMILIES",
+           "LEGACY_DEFAULT_ESTIMATORS", "PRESETS", "Preset", "PresetData", "check_preset",
+           "data_problem", "default_estimators", "load_preset_data", "model_factory",
+           "preset_data", "preset_estimators", "with_run_intervals"]
 
 
 #: Estimators of ``infoplane run`` when none are given: every estimator but the opt-in
@@ -49,6 +51,11 @@ LEGACY_DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde")
 #: at N = 1024 (DSMI needs one N x N eigenproblem per cluster and class), so DSMI gets 512;
 #: matrix_renyi solves three N x N eigenproblems in float64 per layer-epoch (~0.1 s at 512).
 COSTLY = {"compressed": 1024, "dsmi": 512, "matrix_renyi": 512}
+#: The confidence intervals of a run whose ``intervals`` is not given (None): B = 20 subsets
+#: (`infoplane.Intervals`) for the estimators of `INTERVAL_FAMILIES`, whose intervals cost
+#: a few seconds on the default run, and none for the others.
+DEFAULT_INTERVALS = 20
+INTERVAL_FAMILIES = ("binning", "kde")
 
 
 #: The (leaky) ReLU presets' estimators: their layers are unbounded, so binning uses each
@@ -73,6 +80,9 @@ class Preset:
     "test" records only the test samples (the series "test"; Butakov et al.'s setup).
     schedule: the recorded epochs when none is given: "log" (``points`` log-spaced) or "every".
     estimators: the default estimator specs (None: `DEFAULT_ESTIMATORS`).
+    optimizer / weight_decay: the optax optimiser (a name in
+    `infoplane.experiments.network.OPTIMIZERS`) and its weight decay (0: none; see that
+    module for the rule). `infoplane.experiments.network.customise` overrides these fields.
     """
 
     name: str
@@ -89,6 +99,8 @@ class Preset:
     probe: str = "all"
     schedule: str = "log"
     estimators: tuple[str, ...] | None = None
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
 
 
 PRESETS: dict[str, Preset] = {
@@ -349,11 +361,23 @@ def model_factory(preset: Preset, x: np.ndarray, n_classes: int) -> Callable[[nn
     return functools.partial(MLP, widths, preset.activation)
 
 
-def default_estimators(specs: Sequence[str], n_probe: int, subsample: int | None = None):
+def with_run_intervals(est, intervals: int | None):
+    """``est`` with the confidence intervals of a run (`infoplane.Intervals`, innermost under
+    a `Subsample`): ``intervals`` = B resamples (0: none), or None: `DEFAULT_INTERVALS` for
+    the estimators named in `INTERVAL_FAMILIES`, none for the others. An estimator that has
+    intervals already keeps its own."""
+    if intervals is None:
+        intervals = DEFAULT_INTERVALS if est.name in INTERVAL_FAMILIES else 0
+    return with_intervals(est, intervals)
+
+
+def default_estimators(specs: Sequence[str], n_probe: int, subsample: int | None = None,
+                       intervals: int | None = 0):
     """Estimator instances for ``specs`` (names or specs such as ``"dsmi(sigma=1.0)"``, see
     `infoplane.estimators.from_spec`); the costly ones (`COSTLY`) wrapped in `Subsample` when
     the probe is larger than their subset size: ``COSTLY[name]`` when ``subsample`` is None,
-    else ``subsample`` (0: never subsample)."""
+    else ``subsample`` (0: never subsample); each with the confidence intervals of
+    ``intervals`` (`with_run_intervals`: B subsets, 0 none, None the default rule)."""
     out = []
     for spec in specs:
         est = from_spec(spec)
@@ -363,5 +387,5 @@ def default_estimators(specs: Sequence[str], n_probe: int, subsample: int | None
             size = 0
         if size and n_probe > size:
             est = Subsample(est, n=int(size))
-        out.append(est)
+        out.append(with_run_intervals(est, intervals))
     return out

@@ -49,7 +49,10 @@ MAX_SHOWN = 12
 
 class Reestimation:
     """The re-estimation of ``run_dir`` with the estimators ``specs`` (names or specs; the
-    costly ones subsampled as in ``infoplane run``, ``subsample`` rows).
+    costly ones subsampled as in ``infoplane run``, ``subsample`` rows; with ``intervals`` =
+    B > 0 each with the confidence intervals of B subsets, `infoplane.Intervals`, and with
+    None those of ``infoplane run``'s default, B = 20 for binning and KDE: another
+    parameter set, so rows of its own beside those without).
 
     Creating it takes the run directory's writer lock (`infoplane.store.lock`; a second
     writer gets `RunDirectoryLocked`), checks the store (FileNotFoundError: no stored
@@ -60,24 +63,28 @@ class Reestimation:
     is a no-op (``notes`` says so). `run` estimates the missing ``entries``, one in-memory
     `Recorder` per split and group of estimators (any split names, e.g. train / val / test);
     rows already in results.csv are never written twice. ``ignored``: one line per entry
-    under activations/ that is no part of the layout (skipped).
+    under activations/ that is no part of the layout (skipped). ``progress``: the recorders'
+    (`infoplane.Recorder`'s ``progress``; a `ProgressDisplay` shows every flush's stages).
     """
 
-    def __init__(self, run_dir: str, specs: Sequence[str], subsample: int | None = None):
+    def __init__(self, run_dir: str, specs: Sequence[str], subsample: int | None = None,
+                 *, intervals: int | None = 0, progress: Any = None):
         if not os.path.isdir(os.path.join(run_dir, layout.ACTIVATIONS_DIR)):
             raise FileNotFoundError(
                 f"{run_dir!r} has no stored activations (activations/); record them with "
                 "`infoplane run --store-activations` (or Recorder(store_activations=True)), or "
                 f"write them from another framework ({LAYOUT_HINT})"
             )
+        self._progress = progress  # each Recorder's (`infoplane.recording.progress.attach`)
         self.lock = acquire_lock(run_dir)
         try:
-            self._open(run_dir, specs, subsample)
+            self._open(run_dir, specs, subsample, intervals)
         except BaseException:
             self.lock.release()
             raise
 
-    def _open(self, run_dir: str, specs: Sequence[str], subsample: int | None) -> None:
+    def _open(self, run_dir: str, specs: Sequence[str], subsample: int | None,
+              intervals: int | None) -> None:
         store = ActivationStore(run_dir)
         found = store.scan()
         #: Entries under activations/ that are no part of the layout (skipped), one line each.
@@ -94,7 +101,7 @@ class Reestimation:
             raise FileNotFoundError(f"{store.root} holds no recorded epochs ({LAYOUT_HINT})")
         splits = list(found.layers)
         probes = {sp: store.read_probe(sp) for sp in splits}
-        ests = default_estimators(specs, found.n[splits[0]], subsample)
+        ests = default_estimators(specs, found.n[splits[0]], subsample, intervals)
         self.results_path = os.path.join(run_dir, layout.RESULTS_FILE)
         run_name = os.path.basename(os.path.normpath(run_dir))
         stored = list(found.entries)
@@ -163,7 +170,8 @@ class Reestimation:
         the recorder refuses (too small, NaN inputs) is a ValueError naming its file."""
         try:
             return Recorder(*probe, group, None, name=run_name, split=split,
-                            on_results=self._hold, on_aux=self._write)
+                            on_results=self._hold, on_aux=self._write,
+                            progress=self._progress)
         except (ValueError, TypeError) as err:
             raise ValueError(f"{store.probe_path(split)}: {err}") from None
 
@@ -222,21 +230,22 @@ class Reestimation:
 
 
 def reestimate(run_dir: str | os.PathLike, estimators: Sequence[Any], *,
-               subsample: int | None = None) -> Results:
+               subsample: int | None = None, intervals: int = 0) -> Results:
     """``infoplane estimate`` from Python: estimate every stored (split, seed, epoch, layer)
     of ``run_dir/activations/`` (written by infoplane or by any framework in the layout of
     `infoplane.store.layout`) with ``estimators`` (names, specs such as ``"kde(sigma2=0.01)"``
     or estimator instances), appending the missing rows to results.csv, aux.csv and
     failures.csv (created when absent). Returns the whole results table of ``run_dir``.
 
-    ``subsample`` as in `Reestimation` (the costly estimators on a probe subset; 0: all).
+    ``subsample`` and ``intervals`` as in `Reestimation` (the costly estimators on a probe
+    subset, 0: all; B > 0 subsets for confidence intervals, 0: none).
     Entries under activations/ that are no part of the layout are skipped with an
     `ActivationLayoutWarning` each; files that break it are a ValueError listing them (nothing
     estimated); estimates that fail (NaN layers) go to failures.csv, as in ``infoplane run``.
     """
     specs = [e if isinstance(e, str) else to_spec(e) for e in
              ([estimators] if isinstance(estimators, str | Estimator) else estimators)]
-    job = Reestimation(os.fspath(run_dir), specs, subsample)
+    job = Reestimation(os.fspath(run_dir), specs, subsample, intervals=intervals)
     for line in job.ignored:
         warnings.warn(f"ignored {line}", ActivationLayoutWarning, stacklevel=2)
     job.run()

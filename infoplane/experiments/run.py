@@ -24,7 +24,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -40,6 +40,8 @@ from infoplane.experiments.checkpoints import (
     restore_readable,
 )
 from infoplane.experiments.checkpoints import save as save_checkpoint
+from infoplane.experiments.extend import extension
+from infoplane.experiments.network import check_network, customise, recorded_network
 from infoplane.experiments.presets import (
     LEGACY_DEFAULT_ESTIMATORS,
     Preset,
@@ -48,14 +50,16 @@ from infoplane.experiments.presets import (
     default_estimators,
     preset_data,
     preset_estimators,
+    with_run_intervals,
 )
 from infoplane.experiments.training import seed_model
 from infoplane.experiments.training import trainer as make_trainer
+from infoplane.recording.progress import ProgressDisplay
 from infoplane.recording.recorder import Recorder
 from infoplane.recording.schedule import Schedule
 from infoplane.store import layout
 from infoplane.store.activations import ActivationStore
-from infoplane.store.config import read_config
+from infoplane.store.config import read_config, write_config
 from infoplane.store.lock import LOCK_FILE
 from infoplane.store.lock import acquire as acquire_lock
 
@@ -124,6 +128,8 @@ def run_experiment(
     probe_batch: int | None = None,
     null: int = 0,
     shuffle_labels: bool = False,
+    intervals: int | None = None,
+    network: Mapping[str, Any] | None = None,
 ) -> RunSummary:
     """Train a preset for every seed (together, vmapped) and record its information plane.
 
@@ -155,9 +161,17 @@ def run_experiment(
       null: P > 0 adds the label-permutation null of I(T;Y) to every estimator
         (`infoplane.NullLabels`, ``i_ty_null`` in aux.csv; P more estimates per layer-epoch);
         kept by a resume (in the estimators' specs).
+      intervals: B resamples of a 95 % confidence interval on every estimate
+        (`infoplane.Intervals`; the i_xt_lo .. i_ty_hi columns of results.csv; 0: none).
+        None (default): B = 20 for binning and KDE given by name or spec (the CLI, the
+        presets' defaults), none for the others nor for estimator instances
+        (`infoplane.experiments.presets.with_run_intervals`). Kept by a resume (specs).
       shuffle_labels: train (and record) on labels permuted at random once (the first seed;
         `infoplane.experiments.presets.preset_data`): a network fitting noise. Kept by a
         resume.
+      network: preset fields overridden (``--widths``, ``--activation``, ...): a mapping of
+        `infoplane.experiments.network.FIELDS`, checked by its `customise`; recorded in
+        config.json (``preset_settings``, which a resume rebuilds, and ``network``).
       logdir/name: the run directory (logdir None: nothing written, no checkpoints).
       store_activations: keep the recorded activations for ``infoplane estimate``.
       tensorboard: write TensorBoard event files into the run directory; image_every: the
@@ -167,9 +181,10 @@ def run_experiment(
         16 (batched, about twice the throughput). Either way a killed run loses at most the
         epoch in flight: buffered epochs are in the Recorder's write-ahead log (``pending/``)
         and ``--resume`` estimates them first.
-      log: receives progress lines; progress(epoch, total) is called after every epoch.
+      log: receives progress lines; progress(epoch, total) is called after every epoch (a
+        `infoplane.recording.progress.ProgressDisplay` also shows the estimation's stages).
     """
-    p = check_preset(preset)
+    p = customise(check_preset(preset), network)
     epochs = p.epochs if epochs is None else int(epochs)
     points = p.points if points is None else int(points)
     if epochs < 1:
@@ -179,6 +194,10 @@ def run_experiment(
     if isinstance(null, bool) or not isinstance(null, int) or not 0 <= null <= 1000:
         raise ValueError(f"null must be a number of label permutations from 0 (off) to 1000, "
                          f"got {null!r}.")
+    if intervals is not None and (isinstance(intervals, bool) or not isinstance(intervals, int)
+                                  or intervals not in (0, *range(2, 10_001))):
+        raise ValueError(f"intervals must be a number of resamples from 2 to 10000, 0 (off) "
+                         f"or None (the default: 20 for binning and KDE), got {intervals!r}.")
     seeds = _parse_seeds(seeds)
     schedule = p.schedule if schedule is None else schedule
     if schedule == "log":
@@ -194,6 +213,7 @@ def run_experiment(
     if not isinstance(shuffle_labels, bool):
         raise TypeError(f"shuffle_labels must be True or False, got {shuffle_labels!r}.")
     pdata = preset_data(p, data, seed=seeds[0], limit=limit, shuffle_labels=shuffle_labels)
+    check_network(p, network, pdata.train[0], data)
     config = {
         "command": "run",
         "preset": p.name,
@@ -210,7 +230,9 @@ def run_experiment(
         "per_channel": bool(per_channel),
         "probe_batch": None if probe_batch is None else int(probe_batch),
         "null": int(null),
+        "intervals": intervals,
         "shuffle_labels": shuffle_labels,
+        "network": recorded_network(p, network),
         "estimator_names": None if estimators is None else _estimator_specs(estimators),
         "versions": _versions(),
         "argv": list(argv or []),
@@ -228,9 +250,14 @@ def _estimator_specs(estimators) -> list[str] | None:
         return None
 
 
-def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
-                      on_metrics=None) -> RunSummary:
-    """Continue a killed (or finished) run directory from its newest checkpoint."""
+def resume_experiment(run_dir: str, *, epochs: int | None = None, log=None, progress=None,
+                      on_results=None, on_metrics=None) -> RunSummary:
+    """Continue a killed (or finished) run directory from its newest checkpoint, with the
+    settings of its config.json (the network included).
+
+    ``epochs`` (``--resume RUN_DIR --epochs N``): train to N epochs in all (None or the run's
+    total: just continue); a larger N extends the run, finished or not, from its newest
+    checkpoint, with the schedule and config.json extended (`infoplane.experiments.extend`)."""
     if not os.path.isfile(os.path.join(run_dir, layout.CONFIG_FILE)):
         contents = set(os.listdir(run_dir)) - {LOCK_FILE} if os.path.isdir(run_dir) else None
         if contents is not None and not contents:
@@ -261,6 +288,8 @@ def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
                         limit=config.get("limit"))
     sched = Schedule(**{k: tuple(v) if isinstance(v, list) else v
                         for k, v in config["schedule_object"].items()})
+    sched, update = extension(config, sched, epochs, run_dir)
+    config = {**config, **(update or {})}
     logdir, name = os.path.split(os.path.normpath(run_dir))
     specs = config.get("estimator_specs")
     # exactly the first run's estimators (subsample wrappers included): instances, which _run
@@ -270,14 +299,15 @@ def resume_experiment(run_dir: str, *, log=None, progress=None, on_results=None,
     return _run(p, pdata, sched, config["epochs"], tuple(config["seeds"]), estimators, logdir,
                 name, config["store_activations"],
                 config["subsample"], config["buffer"], config, log, progress, on_results,
-                on_metrics, resume=True)
+                on_metrics, resume=True, config_update=update)
 
 
 def _hparams(p: Preset, config: dict, ests) -> dict:
     """The run's hyper-parameters for TensorBoard's HPARAMS tab (scalars only)."""
     return {"preset": p.name, "model": p.model, "activation": p.activation,
             "hidden": "-".join(map(str, p.hidden)), "learning_rate": p.learning_rate,
-            "batch_size": p.batch_size, "epochs": int(config["epochs"]),
+            "batch_size": p.batch_size, "optimizer": p.optimizer,
+            "weight_decay": p.weight_decay, "epochs": int(config["epochs"]),
             "seeds": len(config["seeds"]), "estimators": ",".join(e.name for e in ests)}
 
 
@@ -293,15 +323,18 @@ def _versions() -> dict:
 
 def _run(p: Preset, data: PresetData, sched: Schedule, epochs: int, seeds: tuple[int, ...],
          estimators, logdir, name, store_activations, subsample, buffer, config, log, progress,
-         on_results, on_metrics, *, resume: bool) -> RunSummary:
+         on_results, on_metrics, *, resume: bool, config_update=None) -> RunSummary:
     log = log or (lambda _m: None)
     t_start = time.perf_counter()
     probes = {"x": data.probe[0], "y": data.probe[1], "split": data.split,
               "test": data.probe_test}
     n_probe = len(probes["y"])
-    ests = [  # with the label-permutation null (a resume's specs hold it already)
-        with_null(default_estimators([e], n_probe, subsample)[0] if isinstance(e, str) else e,
-                  config.get("null", 0))
+    # with the label-permutation null and the intervals (a resume's specs hold them already)
+    null, intervals = (0, 0) if resume else (config["null"], config["intervals"])
+    ests = [  # instances given in Python get intervals only when asked (no default)
+        with_run_intervals(with_null(default_estimators([e], n_probe, subsample)[0]
+                                     if isinstance(e, str) else e, null),
+                           intervals if isinstance(e, str) else intervals or 0)
         for e in (preset_estimators(p) if estimators is None else estimators)
     ]
     # the resolved estimators, as specs: what --resume rebuilds (None: one has no spec)
@@ -328,6 +361,9 @@ def _run(p: Preset, data: PresetData, sched: Schedule, epochs: int, seeds: tuple
     try:
         resumed_from, lost = None, []
         if lock is not None:
+            if config_update:  # a resume that trains longer (resume_experiment's epochs)
+                write_config(run_dir, {**read_config(run_dir), **config_update})
+                log(f"extending {run_dir} to {config['epochs']} epochs")
             restored = restore_readable(run_dir, state, _warn)
             if restored is not None:
                 resumed_from, state = restored
@@ -342,6 +378,9 @@ def _run(p: Preset, data: PresetData, sched: Schedule, epochs: int, seeds: tuple
             on_metrics=on_metrics, resume=resume, tensorboard=config.get("tensorboard", True),
             image_every=config.get("image_every", 5), hparams=_hparams(p, config, ests),
             per_channel=config.get("per_channel", False), probe_batch=config.get("probe_batch"),
+            # a ProgressDisplay (infoplane run) also shows the estimation; None: auto (Jupyter)
+            progress=progress if progress is None or isinstance(progress, ProgressDisplay)
+            else False,
         )
         if resume and run_dir is not None:
             log(f"resuming {run_dir} after epoch {resumed_from}" if resumed_from is not None

@@ -39,7 +39,8 @@ from infoplane.report.compression import instance_label
 from infoplane.report.tensorboard.format import quantity_symbols
 
 __all__ = ["MAX_COMBINATIONS", "SENSITIVITY_COLUMNS", "SensitivityRow", "expand_sweep",
-           "expand_sweeps", "format_sensitivity", "sensitivity", "swept_keys", "swept_params"]
+           "expand_sweeps", "format_sensitivity", "run_intervals", "sensitivity", "swept_keys",
+           "swept_params"]
 
 #: At most this many parameter sets in one sweep (all specs together).
 MAX_COMBINATIONS = 64
@@ -147,12 +148,31 @@ def expand_sweeps(specs: Sequence[str]) -> list[str]:
     return list(out.values())
 
 
-def swept_params(specs: Sequence[str], n_probe: int, subsample: int | None = None
-                 ) -> list[str]:
+def swept_params(specs: Sequence[str], n_probe: int, subsample: int | None = None,
+                 intervals: int | None = 0) -> list[str]:
     """The ``params`` JSON of the rows a re-estimation of ``specs`` records
     (`infoplane.experiments.reestimate`: the costly estimators wrapped in `Subsample` as
-    `default_estimators` does for a probe of ``n_probe`` rows and ``subsample``)."""
-    return [params_json(e) for e in default_estimators(list(specs), n_probe, subsample)]
+    `default_estimators` does for a probe of ``n_probe`` rows and ``subsample``, with the
+    confidence intervals of ``intervals``)."""
+    return [params_json(e)
+            for e in default_estimators(list(specs), n_probe, subsample, intervals)]
+
+
+def run_intervals(run_dir: str) -> int | None:
+    """The ``intervals`` a run was recorded with (config.json; None: ``infoplane run``'s
+    default rule, `infoplane.experiments.presets.with_run_intervals`), 0 for a run without the
+    setting (recorded before it existed, or not by ``infoplane run``): a sweep estimates its
+    parameter sets as the run did, so a swept value equal to the run's own lands on its
+    rows."""
+    from infoplane.store.config import read_config
+
+    try:
+        config = read_config(run_dir)
+    except (OSError, ValueError):
+        return 0
+    if not isinstance(config, dict) or config.get("command") != "run":
+        return 0
+    return config.get("intervals", 0)
 
 
 def swept_keys(param_sets: Sequence[str]) -> tuple[str, ...]:

@@ -17,14 +17,18 @@ import numpy as np
 import optax
 from flax import nnx
 
+from infoplane.experiments.network import l2_penalty, loss_decay, make_optimizer
 from infoplane.experiments.presets import Preset, model_factory
 
 __all__ = ["Trainer", "make_epoch_fn", "seed_model", "trainer"]
 
 
-def make_epoch_fn(graphdef, optimizer: optax.GradientTransformation, n_train: int, batch: int):
+def make_epoch_fn(graphdef, optimizer: optax.GradientTransformation, n_train: int, batch: int,
+                  l2: float = 0.0):
     """``epoch(params, opt_state, key, x_train, y_train) -> (params, opt_state, key, loss)``:
-    one epoch as a ``lax.scan`` over shuffled minibatches (not jitted; see `trainer`).
+    one epoch as a ``lax.scan`` over shuffled minibatches (not jitted; see `trainer`). ``l2``
+    > 0 adds `infoplane.experiments.network.l2_penalty` to each minibatch's loss (the returned
+    loss is the cross-entropy alone).
 
     The last minibatch is padded to full size and the padding masked out of the loss, so every
     training sample is used exactly once per epoch (no dropped remainder) with static shapes.
@@ -35,12 +39,13 @@ def make_epoch_fn(graphdef, optimizer: optax.GradientTransformation, n_train: in
     def loss_fn(params, xb, yb, wb):
         logits = nnx.merge(graphdef, params)(xb)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, yb)
-        return jnp.sum(ce * wb) / jnp.sum(wb)
+        ce = jnp.sum(ce * wb) / jnp.sum(wb)
+        return (ce + l2_penalty(params, l2) if l2 else ce), ce
 
     def step(carry, batch_data):
         params, opt_state = carry
         xb, yb, wb = batch_data
-        loss, grads = jax.value_and_grad(loss_fn)(params, xb, yb, wb)
+        (_, loss), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, xb, yb, wb)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         return (params, opt_state), loss * jnp.sum(wb)
@@ -78,8 +83,8 @@ def trainer(preset: Preset, x_shape: tuple, n_classes: int, n_train: int) -> Tra
         return nnx.split(make(rngs=nnx.Rngs(params=k)), nnx.Param)[1]
 
     graphdef = nnx.split(nnx.eval_shape(lambda: make(rngs=nnx.Rngs(params=0))), nnx.Param)[0]
-    optimizer = optax.adam(preset.learning_rate)
-    epoch_one = make_epoch_fn(graphdef, optimizer, n_train, preset.batch_size)
+    optimizer = make_optimizer(preset)
+    epoch_one = make_epoch_fn(graphdef, optimizer, n_train, preset.batch_size, loss_decay(preset))
 
     def evaluate_one(params, x, y):
         logits = nnx.merge(graphdef, params)(x)

@@ -42,6 +42,7 @@ from infoplane.estimators.validate import check_activations
 from infoplane.recording.buffer import Entry
 from infoplane.recording.placement import stack_epochs
 from infoplane.report import diagnostics as _diagnostics
+from infoplane.store.tables import INTERVAL_COLUMNS
 
 __all__ = ["Estimation", "NonFiniteEstimateWarning", "aux_scalars", "merged_shapes",
            "needs_layer_channels", "params_json", "with_layer_channels"]
@@ -145,6 +146,59 @@ def _withheld_why(result, k: int) -> str:
     return "its standard error is too large"
 
 
+def _stage(estimation, kind: str, value, layer: str | None = None, about=None):
+    """Tell ``estimation.on_stage(kind, info)`` (an attribute set by
+    `infoplane.recording.progress.attach`; none: nothing) that a stage of its work begins, and
+    return ``value`` (so a call wraps an expression of that stage). ``kind`` and ``value``:
+    ``"begin"`` (``{split: entries}`` of a flush; info: entries, epochs), ``"dispatch"`` (the
+    row estimator, dispatched on ``layer``; ``about``: the (E, N, d) stack's shape; info:
+    estimator, layer, shape, buffer), ``"collect"`` (the entries whose estimate of ``layer``
+    by ``about`` is waited for; info: estimator, layer, epochs), ``"end"`` (the flush's rows)."""
+    hook = getattr(estimation, "on_stage", None)
+    if hook is None:
+        return value
+    if kind == "begin":
+        info = {"entries": sum(len(g) for g in value.values()),
+                "epochs": [e.epoch for g in value.values() for e in g]}
+    elif kind == "dispatch":
+        info = {"estimator": value, "layer": layer, "shape": tuple(about),
+                "buffer": estimation.buffer}
+    elif kind == "collect":
+        info = {"estimator": about, "layer": layer, "epochs": [e.epoch for e in value]}
+    else:
+        info = {}
+    hook(kind, info)
+    return value
+
+
+#: A binning estimate warns when more than this fraction of a layer's values lie outside its
+#: fixed range (aux ``clipped``, `infoplane.Binning`).
+CLIP_WARNING = 0.01
+
+
+def _warn_clipped(warned: set, result, params: str, layer: str, group: list[Entry],
+                  clipped: np.ndarray | None) -> None:
+    """Warn, once per estimator instance and layer, when a binning estimate put more than
+    `CLIP_WARNING` of a layer's values into its edge bins (aux ``clipped``: outside the fixed
+    range), naming the worst epoch and what to use instead."""
+    if clipped is None or not np.nanmax(clipped, initial=0.0) > CLIP_WARNING:
+        return
+    key = ("clipped", result.estimator, params, layer)
+    if key in warned:
+        return
+    warned.add(key)
+    k = int(np.nanargmax(clipped))
+    rng = json.loads(params).get("range")
+    warnings.warn(
+        f"{result.estimator}: {100 * float(clipped[k]):.0f}% of layer {layer!r}'s values lie "
+        f"outside the bin range {tuple(rng) if isinstance(rng, list) else rng} at epoch "
+        f"{group[k].epoch} (seed {group[k].seed}) and were clipped into the edge bins, which "
+        "merges states the layer tells apart (a ReLU or unbounded layer on (-1, 1)); use "
+        "range='data' (binning(range=data): the layer's own range) or a fixed width "
+        "(binning(width=0.07), Saxe et al.). aux.csv 'clipped' has the fraction at every "
+        "epoch; later epochs are not reported again", RuntimeWarning, stacklevel=2)
+
+
 @jax.jit
 def _layer_summary(ts):
     """Saturation statistics and finiteness of one layer's (E, N, d) epochs, in one call."""
@@ -168,7 +222,7 @@ class Estimation:
         self.shard = shard
         self.run = run
         self.errors: list[str] = []
-        self._warned: set[tuple[str, str, bool]] = set()  # (estimator, quantity, unstable)
+        self._warned: set[tuple] = set()  # (estimator, quantity, unstable), clipped layers
         self._failed_kinds: set[tuple[str, str, str, str]] = set()  # warned about (`_fail`)
         self._contexts: dict[tuple[str, int, Any], Any] = {}
         self.channels: dict[str, int] = {}
@@ -219,7 +273,7 @@ class Estimation:
         failure row (`infoplane.store.tables.FAILURE_COLUMNS`) stands for one (entry, layer,
         estimator) whose estimate failed and was skipped."""
         groups = {split: [e for e in entries if e.split == split] for split in self.probes}
-        groups = {split: group for split, group in groups.items() if group}
+        groups = _stage(self, "begin", {split: group for split, group in groups.items() if group})
         # every stack first: a stack queued on a device behind estimation work would hold up
         # the layers placed on the other devices
         stacks = {split: stack_epochs(group, layer_names, place)
@@ -241,7 +295,7 @@ class Estimation:
         for table in (aux, failed):
             table.sort(key=lambda r: (r["seed"], r["epoch"], r["split"], order[r["layer"]],
                                       est_order[r["estimator"]]))
-        return rows, diag, aux, failed
+        return _stage(self, "end", (rows, diag, aux, failed))
 
     def _dispatch_group(self, split: str, group: list[Entry], stacks: dict[str, jax.Array],
                         layer_names: Sequence[str], place) -> list[dict]:
@@ -256,7 +310,7 @@ class Estimation:
             job = {"split": split, "group": group, "layer": layer, "stacked": stacked,
                    "stats": stats, "finite": finite, "estimates": []}
             for i in range(len(self.estimators)):
-                row = self.row_estimator(i, layer)
+                row = _stage(self, "dispatch", self.row_estimator(i, layer), layer, stacked.shape)
                 try:
                     est = self.layer_estimator(i, layer)
                     ctx = self.context(split, i, device)
@@ -309,7 +363,7 @@ class Estimation:
                     bad[k] = err
         rows = []
         for est, row, ctx, parts, err in job["estimates"]:
-            sub = group
+            sub = _stage(self, "collect", group, layer, row)
             for k, problem in bad.items():
                 self._fail(row, layer, split, [group[k]], problem, failed)
             if bad:
@@ -362,6 +416,9 @@ class Estimation:
         i_ty = np.asarray(result.i_ty, dtype=np.float64)
         extra = aux_scalars(result, len(group))
         self._warn_non_finite(result, layer, group, i_xt, i_ty, extra.get("unstable"))
+        _warn_clipped(self._warned, result, params, layer, group, extra.get("clipped"))
+        nan = np.full(len(group), np.nan)
+        bounds = {c: extra.pop(c, nan) for c in INTERVAL_COLUMNS}  # results.csv, not aux.csv
         rows = []
         for k, e in enumerate(group):
             rows.append({
@@ -369,6 +426,7 @@ class Estimation:
                 "layer": layer, "estimator": result.estimator,
                 "i_xt": float(i_xt[k]), "i_ty": float(i_ty[k]),
                 "units": result.units, "params": params,
+                **{c: float(v[k]) for c, v in bounds.items()},
             })
             aux.extend({"run": self.run, "seed": e.seed, "split": split, "epoch": e.epoch,
                         "layer": layer, "estimator": result.estimator, "params": params,

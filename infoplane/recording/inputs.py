@@ -24,16 +24,19 @@ __all__ = ["DEFAULT_ESTIMATORS", "check_int", "check_numeric", "check_options",
 DEFAULT_ESTIMATORS = ("binning", "adaptive_binning", "kde")
 
 
-def resolve_estimators(estimators: Iterable[Any], *, allow_empty: bool = False,
-                       null: int = 0) -> list[Estimator]:
+def resolve_estimators(estimators: Iterable[Any], allow_empty: bool = False,
+                       null: int = 0, intervals: int = 0) -> list[Estimator]:
     """Names (``infoplane.estimators.NAMES``), specs such as ``"dsmi(sigma=1.0)"``
     (`infoplane.estimators.from_spec`) or estimator instances -> instances; with ``null``
     = P > 0 each gets the label-permutation null of P permutations
-    (`infoplane.estimators.null.with_null`; one that has it already keeps its own).
+    (`infoplane.estimators.null.with_null`; one that has it already keeps its own), with
+    ``intervals`` = B > 0 the confidence interval of B subsets
+    (`infoplane.estimators.intervals.with_intervals`, likewise).
 
     Two estimators with the same name and parameters would write identical rows: an error.
     An empty list is an error unless ``allow_empty``.
     """
+    from infoplane.estimators.intervals import with_intervals
     from infoplane.estimators.null import with_null
 
     if isinstance(estimators, str | Estimator):
@@ -45,7 +48,7 @@ def resolve_estimators(estimators: Iterable[Any], *, allow_empty: bool = False,
             raise TypeError(
                 f"estimators must be names or estimator instances such as Binning(), got {e!r}."
             )
-        out.append(with_null(est, null))
+        out.append(with_intervals(with_null(est, null), intervals))
     keys = [(e.name, e.params()) for e in out]
     if len(set(keys)) != len(keys):
         raise ValueError("the same estimator (name and parameters) is listed twice.")
@@ -128,12 +131,12 @@ def check_options(source: str, output: str | None, buffer: int, name: str | None
 #: The `Recorder` keywords `check_settings` checks.
 SETTINGS = ("split", "flush_seconds", "image_every", "layers", "store_activations", "resume",
             "tensorboard", "shard", "write_ahead", "apply_kwargs", "config", "hparams",
-            "probe_batch", "per_channel", "null")
+            "probe_batch", "per_channel", "null", "intervals")
 
 
 def check_settings(*, split, flush_seconds, image_every, layers, store_activations, resume,
                    tensorboard, shard, write_ahead, apply_kwargs, config, hparams,
-                   probe_batch=None, per_channel=False, null=0) -> None:
+                   probe_batch=None, per_channel=False, null=0, intervals=0) -> None:
     """The other keyword settings of a `Recorder`, each by name: ``split`` a plain name (it
     becomes part of TensorBoard tags and file rows), ``flush_seconds`` > 0 (inf: never by
     time), ``image_every`` and ``null`` integers >= 0, ``probe_batch`` None or an integer >= 1,
@@ -162,6 +165,8 @@ def check_settings(*, split, flush_seconds, image_every, layers, store_activatio
               "information-plane images (default 10; 0: only at the end).")
     check_int(null, "null", lo=0, hint="It is the number of label permutations of the "
               "I(T;Y) null baseline (0: off; each costs one more estimate).")
+    check_int(intervals, "intervals", lo=0, hint="It is the number of subsets of the "
+              "confidence intervals (0: off; 20 or more for a 95 % interval).")
     if probe_batch is not None:
         check_int(probe_batch, "probe_batch", lo=1, hint="It is the number of probe rows per "
                   "forward pass (None: the whole probe set up to 8192 rows, else 2048).")
@@ -292,14 +297,32 @@ def describe(name: str, estimators: Sequence[Estimator],
         "buffer": buffer,
         "units": sorted({e.units for e in estimators}),
         "null_labels": [_null_of(e) for e in estimators],
+        "intervals": [_intervals_of(e) for e in estimators],
     }
+
+
+def _wrapper_in(est, cls):
+    """The first wrapper of type ``cls`` in ``est``'s chain of wrappers, or None."""
+    from infoplane.estimators._wrapper import chain
+
+    return next((e for e in chain(est) if isinstance(e, cls)), None)
 
 
 def _null_of(est) -> dict | None:
     """The label-permutation null of ``est`` (`infoplane.NullLabels` in its chain of
     wrappers) as ``{"permutations": P, "seed": s}``; None without one."""
-    from infoplane.estimators._wrapper import chain
     from infoplane.estimators.null import NullLabels
 
-    null = next((e for e in chain(est) if isinstance(e, NullLabels)), None)
+    null = _wrapper_in(est, NullLabels)
     return None if null is None else {"permutations": null.permutations, "seed": null.seed}
+
+
+def _intervals_of(est) -> dict | None:
+    """The `infoplane.Intervals` of ``est`` (in its chain of wrappers) as ``{"resamples": B,
+    "method", "fraction", "level", "kind", "seed"}``; None without one."""
+    from infoplane.estimators.intervals import METHOD, Intervals
+
+    iv = _wrapper_in(est, Intervals)
+    return None if iv is None else {"resamples": iv.resamples, "method": METHOD,
+                                    "fraction": iv.fraction, "level": iv.level,
+                                    "kind": iv.kind, "seed": iv.seed}

@@ -76,6 +76,7 @@ import jax
 import numpy as np
 
 from infoplane.recording import plan as _plan
+from infoplane.recording import progress as _progress
 from infoplane.recording import write_ahead as _wal
 from infoplane.recording.buffer import Buffer, Entry
 from infoplane.recording.estimation import Estimation
@@ -168,6 +169,15 @@ class Recorder(RowTables):
         permutations π of the labels, in ``aux.csv`` at every layer-epoch; costs P more
         estimates each). 0 (default): off. Recorded in ``config.json`` through the specs
         (``null_labels(...)``), so a resume keeps it.
+      progress: show the estimation's progress on stderr (`infoplane.recording.progress`: the
+        estimator and layer running, each compilation announced): None (default) on in a
+        Jupyter kernel, off otherwise; True / False force it; a `ProgressDisplay` shares its
+        bars (``infoplane run``'s training bar).
+      intervals: B > 0 adds a 95 % confidence interval to every estimate (`infoplane.Intervals`:
+        B subsets of half the probe drawn without replacement, the delete-d jackknife
+        interval; the columns ``i_xt_lo``, ``i_xt_hi``, ``i_ty_lo``, ``i_ty_hi`` of
+        results.csv, empty when off). Costs about B/2 (binning) to B/4 (KDE) more estimates
+        each. 0 (default): off. Kept by a resume through the specs (``intervals(...)``).
     """
 
     def __init__(
@@ -183,17 +193,17 @@ class Recorder(RowTables):
         shard: bool | None = None, tensorboard: bool = True, image_every: int = 10,
         hparams: Mapping[str, Any] | None = None, write_ahead: bool | None = None,
         probe_batch: int | None = None, per_channel: bool = False, null: int = 0,
+        intervals: int = 0, progress: Any = None,
     ):
         check_options(source, output, buffer, name)
         check_settings(**{k: v for k, v in locals().items() if k in SETTINGS})  # by name
         self._write_ahead_auto = write_ahead is None
         write_ahead = _wal.check_write_ahead(write_ahead, logdir, buffer)
-        self.estimators = resolve_estimators(estimators, allow_empty=store_activations, null=null)
+        self.estimators = resolve_estimators(estimators, store_activations, null, intervals)
         self.schedule = as_schedule(schedule)
         self.probes: dict[str, tuple[np.ndarray, np.ndarray]] = probe_sets(x, y, split, test)
         self.layers = tuple(layers) if isinstance(layers, list | tuple) else layers
-        self.source, self.output = source, output
-        self.buffer = int(buffer)
+        self.source, self.output, self.buffer = source, output, int(buffer)
         self.flush_seconds = float(flush_seconds)
         self.apply_kwargs = dict(apply_kwargs or {})
         self.shard, self.probe_batch, self.per_channel = shard, probe_batch, per_channel
@@ -208,8 +218,8 @@ class Recorder(RowTables):
         self.run_dir = None
         self._buffer = Buffer(self.buffer * len(self.probes))
         self._capture = CaptureFunctions(self.layers, source, output, self.apply_kwargs)
-        self._estimation = Estimation(self.probes, self.estimators, self.buffer, shard,
-                                      self.name)
+        self._estimation = Estimation(self.probes, self.estimators, self.buffer, shard, self.name)
+        self._progress = _progress.attach(progress, self._estimation)  # Recorder(progress=)
         #: One message per (estimator, layer, probe set) that failed and was skipped.
         self.errors: list[str] = self._estimation.errors
         self._done: set[tuple[int, str, int]] = set()  # recorded by this recorder
@@ -375,9 +385,8 @@ class Recorder(RowTables):
 
     def flush(self) -> list[dict]:
         """Estimate every buffered epoch now; write and return the new rows. Every (probe set,
-        layer, estimator) computation is dispatched first, without waiting, so they overlap on
-        the devices; then the results are collected in order (hash collisions recomputed,
-        failures reported per estimator and layer)."""
+        layer, estimator) computation is dispatched first, so they overlap on the devices; then
+        the results are collected in order (`infoplane.recording.estimation`)."""
         entries = self._buffer.take()
         if not entries:
             return []
@@ -405,6 +414,7 @@ class Recorder(RowTables):
                 _wal.remove_empty_dirs(_wal.pending_store(self.run_dir).root)
         finally:
             self._closed = True
+            self._progress.close()
             self._out.close()
 
     def __enter__(self) -> Recorder:

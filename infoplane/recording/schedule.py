@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["Schedule", "as_schedule", "log_spaced_epochs"]
+__all__ = ["Schedule", "as_schedule", "extend_schedule", "log_spaced_epochs"]
 
 
 def log_spaced_epochs(n_epochs: int, n_points: int) -> np.ndarray:
@@ -68,6 +68,29 @@ class Schedule:
         if self.epochs is not None:
             return {"kind": self.kind, "epochs": list(self.epochs)}
         return {"kind": "every", "every": self.every}
+
+
+def extend_schedule(schedule: Schedule, old_epochs: int, new_epochs: int,
+                    points: int) -> Schedule:
+    """``schedule`` of a run of ``old_epochs`` epochs, extended to ``new_epochs`` (a resume
+    that trains longer). Every epoch up to ``old_epochs`` keeps its place (those recorded are
+    never re-estimated; those not reached yet are recorded as planned); after ``old_epochs``:
+
+    - "log": the epochs after ``old_epochs`` of ``Schedule.log_spaced(new_epochs, points)``
+      (the log-spaced schedule recomputed for the new total; ``new_epochs`` always among them);
+    - "explicit": ``new_epochs`` (the new last epoch) added;
+    - every k-th epoch: unchanged (it has no end).
+    """
+    if new_epochs < old_epochs:
+        raise ValueError(f"a schedule is only extended: {new_epochs} < {old_epochs} epochs.")
+    if schedule.epochs is None:
+        return schedule
+    if schedule.kind == "log":
+        later = Schedule.log_spaced(new_epochs, points).epochs
+    else:
+        later = (new_epochs,)
+    kept = tuple(e for e in schedule.epochs if e <= old_epochs)
+    return dataclasses.replace(schedule, epochs=kept + tuple(e for e in later if e > old_epochs))
 
 
 def as_schedule(schedule) -> Schedule:

@@ -32,7 +32,7 @@ import math
 from collections.abc import Mapping
 
 __all__ = ["NOT_SHANNON", "NOT_SHANNON_WHY", "NO_CEILING", "RENYI", "ceilings_of",
-           "i_xt_ceiling", "is_shannon", "read_params", "sample_size"]
+           "i_xt_ceiling", "is_shannon", "read_params", "row_ceilings", "sample_size"]
 
 #: Estimators whose values are not Shannon information, and why the DPI is not checked.
 NOT_SHANNON_WHY = {
@@ -139,3 +139,14 @@ def ceilings_of(estimator: str, params, h_x: float | None, h_y: float | None,
     if h_y is not None:
         out["i_ty"] = (float(h_y), "H(Y)")
     return out
+
+
+def row_ceilings(top: dict, estimator: str, params: str, units: str, cache: dict) -> dict:
+    """`ceilings_of` one results row, from a split's {"i_xt": H(X), "i_ty": H(Y), "n": N} in
+    bits (``cache``: a dict kept across the rows of one table)."""
+    key = (estimator, params, units, id(top))
+    if key not in cache:
+        scale = math.log(2.0) if units == "nats" else 1.0
+        h = {q: None if top.get(q) is None else float(top[q]) * scale for q in ("i_xt", "i_ty")}
+        cache[key] = ceilings_of(estimator, params, h["i_xt"], h["i_ty"], top.get("n"), units)
+    return cache[key]

@@ -26,7 +26,9 @@ noise-dominated layers, ...): they show where an estimator's number cannot be re
 information. `check_report` runs both checks for a terminal (``infoplane run`` and
 ``infoplane plot`` print it), names the estimators each check leaves out and why, and lists
 every NaN or +-inf estimate (`infoplane.report.nonfinite`: withheld on purpose, or an
-estimator failure); both checks leave those out.
+estimator failure); both checks leave those out. Last, the layers whose I(X;T) sits at its
+ceiling at every recorded epoch (`infoplane.report.ceiling_layers`: the estimator saw only
+distinct states).
 
 This module only reads values from the table (pure NumPy); it estimates nothing.
 
@@ -52,10 +54,11 @@ from infoplane.report.bounds import (
     NOT_SHANNON,
     NOT_SHANNON_WHY,
     RENYI,
-    ceilings_of,
     i_xt_ceiling,
     is_shannon,
+    row_ceilings,
 )
+from infoplane.report.ceiling_layers import format_layers_at_ceiling, layers_at_ceiling
 from infoplane.report.nonfinite import format_nonfinite, nonfinite_estimates
 from infoplane.store.results import Results
 
@@ -326,16 +329,6 @@ class RangeViolation(_Point):
         )
 
 
-def _row_ceilings(top: dict, estimator: str, params: str, units: str, cache: dict) -> dict:
-    """`ceilings_of` one row, from a split's {"i_xt": H(X), "i_ty": H(Y), "n": N} in bits."""
-    key = (estimator, params, units, id(top))
-    if key not in cache:
-        scale = math.log(2.0) if units == "nats" else 1.0
-        h = {q: None if top.get(q) is None else float(top[q]) * scale for q in QUANTITIES}
-        cache[key] = ceilings_of(estimator, params, h["i_xt"], h["i_ty"], top.get("n"), units)
-    return cache[key]
-
-
 def range_violations(
     results: Results,
     ceilings: dict | None = None,
@@ -376,7 +369,7 @@ def range_violations(
         if estimator in NO_CEILING:
             continue
         units = cols["units"][i]
-        top = _row_ceilings(ceilings.get(cols["split"][i]) or {}, estimator, cols["params"][i],
+        top = row_ceilings(ceilings.get(cols["split"][i]) or {}, estimator, cols["params"][i],
                             units, cache)
         for q in QUANTITIES:
             v = float(cols[q][i])
@@ -406,8 +399,10 @@ def format_range_violations(violations: Iterable[RangeViolation], *, total: int 
     violations = list(violations)
     mixed = estimators is not None and not all(is_shannon(e) for e in estimators)
     if not violations:
-        if not mixed:
-            return "range check: every Shannon estimate lies in [0, ceiling]."
+        if not mixed:  # the estimators checked named: no "every" beside a "not checked" line
+            which = f" of {', '.join(estimators)}" if estimators else ""
+            return (f"range check: every estimate{which} lies in [0, H(X)] / [0, H(Y)] "
+                    "(log2 n on a subsample of n).")
         which = (["Shannon: H(X), H(Y)"] if any(is_shannon(e) for e in estimators) else []) + [
             f"{e}: log2 n, and H(X), H(Y) for alpha >= 1" for e in estimators if e in RENYI]
         return (f"range check: every estimate of {', '.join(estimators)} lies in [0, its "
@@ -465,6 +460,9 @@ def check_report(results: Results, ceilings: dict | None = None, *,
     totals: dict[str, int] = {}
     for e in results["estimator"].tolist() if len(results) else ():
         totals[e] = totals.get(e, 0) + len(QUANTITIES)
+    at_ceiling = format_layers_at_ceiling(layers_at_ceiling(results, ceilings))
+    if at_ceiling:
+        lines.append(at_ceiling)
     nonfinite = format_nonfinite(nonfinite_estimates(results, aux), totals=totals)
     if nonfinite:
         lines.append(nonfinite)

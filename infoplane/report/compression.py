@@ -295,8 +295,9 @@ def _verdict(n_seeds: int, peak_at_end: bool, lo: float, hi: float, m: float, un
     if peak_at_end:
         return DOES_NOT, "peak at the final epoch: I(X;T) still rising"
     if math.isnan(lo):
-        return CANNOT_TELL, (f"{n_seeds} seed and no i_xt_lo/i_xt_hi columns: no interval for "
-                             "the drop (run more seeds)")
+        return CANNOT_TELL, (f"{n_seeds} seed and no per-point interval (i_xt_lo/i_xt_hi "
+                             "empty): no interval for the drop (run more seeds, or "
+                             "--intervals B)")
     ci = f"{level:.0%} interval"
     if lo > m:
         return COMPRESSES, f"{ci} above {m:.3g} {units} (lower bound {lo:.3g})"

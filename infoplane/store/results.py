@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import operator
 import os
 import types
@@ -21,6 +22,7 @@ from infoplane.store.layout import RESULTS_FILE, RUN_DIR_HELP
 from infoplane.store.tables import (
     FLOAT_COLUMNS,
     INT_COLUMNS,
+    INTERVAL_COLUMNS,
     KEY_COLUMNS,
     RESULT_COLUMNS,
     ResultsFileWarning,
@@ -65,10 +67,12 @@ def _fmt_values(values: Sequence) -> str:
 class Results:
     """The results table: one 1-D NumPy array per column of `RESULT_COLUMNS`, all of length n.
 
-    dtypes: seed, epoch int64; i_xt, i_ty float64; run, split, layer, estimator, units, params
-    object arrays of str (params: JSON). The arrays are read-only copies. Build one with
-    `load_results`, `Results.from_rows` or `concat`; ``Results(data)`` takes a mapping
-    column -> values.
+    dtypes: seed, epoch int64; i_xt, i_ty and the interval ends i_xt_lo, i_xt_hi, i_ty_lo,
+    i_ty_hi float64 (NaN where intervals were off: `infoplane.estimators.Intervals`); run,
+    split, layer, estimator, units, params object arrays of str (params: JSON). The arrays are
+    read-only copies. Build one with `load_results`, `Results.from_rows` or `concat`;
+    ``Results(data)`` takes a mapping column -> values (the interval columns may be omitted:
+    NaN).
 
     Example::
 
@@ -80,14 +84,16 @@ class Results:
     data: Mapping[str, np.ndarray]
 
     def __post_init__(self):
-        missing = [c for c in RESULT_COLUMNS if c not in self.data]
+        missing = [c for c in RESULT_COLUMNS if c not in self.data and c not in INTERVAL_COLUMNS]
         extra = [c for c in self.data if c not in RESULT_COLUMNS]
         if missing or extra:
             raise ValueError(
                 f"Results needs exactly the columns {list(RESULT_COLUMNS)}; "
                 f"missing {missing}, unknown {extra}"
             )
-        cols = {c: _column_array(c, self.data[c]) for c in RESULT_COLUMNS}
+        n = len(self.data["epoch"])
+        cols = {c: _column_array(c, self.data[c] if c in self.data else np.full(n, np.nan))
+                for c in RESULT_COLUMNS}
         lengths = {c: len(a) for c, a in cols.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"Results columns differ in length: {lengths}")
@@ -102,18 +108,19 @@ class Results:
 
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping]) -> Results:
-        """A table from mappings with (at least) the columns `RESULT_COLUMNS`.
+        """A table from mappings with (at least) the columns `RESULT_COLUMNS` (the interval
+        columns optional: NaN).
 
         ``params`` may be a JSON string or a mapping (encoded with sorted keys).
         """
         rows = list(rows)
         for i, r in enumerate(rows):
-            missing = [c for c in RESULT_COLUMNS if c not in r]
+            missing = [c for c in RESULT_COLUMNS if c not in r and c not in INTERVAL_COLUMNS]
             if missing:
                 raise ValueError(
                     f"row {i} lacks column(s) {missing}; a result row needs {list(RESULT_COLUMNS)}"
                 )
-        return cls({c: [r[c] for r in rows] for c in RESULT_COLUMNS})
+        return cls({c: [r.get(c, math.nan) for r in rows] for c in RESULT_COLUMNS})
 
     def _take(self, index: np.ndarray) -> Results:
         return Results({c: a[index] for c, a in self.data.items()})
@@ -222,8 +229,11 @@ class Results:
         )
 
     def rows(self) -> list[dict]:
-        """The rows as dicts of Python scalars (seed/epoch int, i_xt/i_ty float, others str)."""
+        """The rows as dicts of Python scalars (seed/epoch int, i_xt/i_ty float, others str; an
+        interval end is a float, or None where intervals were off: the CSV's empty field)."""
         cols = {c: a.tolist() for c, a in self.data.items()}
+        for c in INTERVAL_COLUMNS:
+            cols[c] = [None if v != v else v for v in cols[c]]
         return [dict(zip(cols, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
 
     def params(self, estimator: str) -> dict:

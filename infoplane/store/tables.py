@@ -38,7 +38,9 @@ __all__ = [
     "DIAGNOSTIC_COLUMNS",
     "FAILURE_COLUMNS",
     "FORMATS",
+    "INTERVAL_COLUMNS",
     "KEY_COLUMNS",
+    "LEGACY_RESULT_COLUMNS",
     "METRIC_COLUMNS",
     "RESULT_COLUMNS",
     "AuxWriter",
@@ -58,7 +60,9 @@ __all__ = [
     "warn_problems",
 ]
 
-RESULT_COLUMNS = (
+#: The columns of ``results.csv`` before the interval columns existed (read, and upgraded in
+#: place by `ResultsWriter` before it appends).
+LEGACY_RESULT_COLUMNS = (
     "run",
     "seed",
     "split",
@@ -70,6 +74,12 @@ RESULT_COLUMNS = (
     "units",
     "params",
 )
+#: A row's confidence interval of i_xt and i_ty (`infoplane.estimators.Intervals`, in the
+#: row's units): empty in the CSV and NaN when read back where intervals were off. A row may
+#: omit them.
+INTERVAL_COLUMNS = ("i_xt_lo", "i_xt_hi", "i_ty_lo", "i_ty_hi")
+#: The columns of ``results.csv``.
+RESULT_COLUMNS = (*LEGACY_RESULT_COLUMNS, *INTERVAL_COLUMNS)
 #: Columns of ``metrics.csv`` (scalars such as accuracy and loss, one row per value).
 METRIC_COLUMNS = ("run", "seed", "epoch", "name", "value")
 #: Columns of ``diagnostics.csv`` (per-layer activation statistics, `infoplane.report.diagnostics`).
@@ -86,7 +96,9 @@ FORMATS = (RESULT_COLUMNS, METRIC_COLUMNS, DIAGNOSTIC_COLUMNS, AUX_COLUMNS, FAIL
 #: Columns that identify a row; `load_results` keeps the last row of each key.
 KEY_COLUMNS = ("run", "seed", "split", "epoch", "layer", "estimator", "params")
 INT_COLUMNS = ("seed", "epoch")
-FLOAT_COLUMNS = ("i_xt", "i_ty", "value")
+FLOAT_COLUMNS = ("i_xt", "i_ty", *INTERVAL_COLUMNS, "value")
+#: The headers each table's reader accepts besides its own (older formats).
+_OLDER = {RESULT_COLUMNS: (LEGACY_RESULT_COLUMNS,)}
 
 
 class ResultsFileWarning(UserWarning):
@@ -116,7 +128,7 @@ def _format_row(row: Mapping, index: int, columns: tuple = RESULT_COLUMNS) -> li
     """The CSV fields of one row, in ``columns`` order; errors name the row's index."""
     if not isinstance(row, Mapping):
         raise TypeError(f"row {index}: expected a mapping, got {type(row).__name__}")
-    missing = [c for c in columns if c not in row]
+    missing = [c for c in columns if c not in row and c not in INTERVAL_COLUMNS]
     if missing:
         raise ValueError(
             f"row {index} lacks column(s) {missing}; a row needs {list(columns)}"
@@ -128,9 +140,11 @@ def _format_row(row: Mapping, index: int, columns: tuple = RESULT_COLUMNS) -> li
         )
     fields = []
     for c in columns:
-        v = row[c]
+        v = row.get(c)
         try:
-            if c in INT_COLUMNS:
+            if c in INTERVAL_COLUMNS:
+                fields.append(_interval_field(v))
+            elif c in INT_COLUMNS:
                 fields.append(str(operator.index(v)))
             elif c in FLOAT_COLUMNS:
                 fields.append(repr(float(v)))
@@ -141,6 +155,14 @@ def _format_row(row: Mapping, index: int, columns: tuple = RESULT_COLUMNS) -> li
         except (TypeError, ValueError) as err:
             raise type(err)(f"row {index}, column {c!r}: bad value {v!r} ({err})") from None
     return fields
+
+
+def _interval_field(v: Any) -> str:
+    """An interval end's CSV field: "" for None or NaN (intervals off), else its repr."""
+    if v is None or v == "":
+        return ""
+    v = float(v)
+    return "" if v != v else repr(v)
 
 
 def format_lines(rows: Iterable[Sequence[str]]) -> str:
@@ -154,11 +176,14 @@ class ResultsWriter:
     """Appends result rows to ``results.csv``, durably.
 
     ``path``: the CSV file, or a run directory (then ``<path>/results.csv``); its directory
-    must exist. The header `RESULT_COLUMNS` is written only when the file is new or empty; an
-    existing file with another header raises `ValueError`. A partial last line left by a
+    must exist. The header `RESULT_COLUMNS` is written only when the file is new or empty; a
+    file of the older header `LEGACY_RESULT_COLUMNS` (before the interval columns) is rewritten
+    first with the new header and empty interval fields (atomically); an existing file with
+    another header raises `ValueError`. A partial last line left by a
     killed writer is cut off (with a `ResultsFileWarning`) before anything is appended.
 
-    ``write(rows)`` checks every row first (each needs exactly the columns `RESULT_COLUMNS`;
+    ``write(rows)`` checks every row first (each needs exactly the columns `RESULT_COLUMNS`,
+    the `INTERVAL_COLUMNS` optional: omitted, None or NaN is written as an empty field;
     ``params`` may be a JSON string or a mapping), then appends them in one write, flushes and
     ``os.fsync``s, so a process killed afterwards (even by SIGKILL) loses none of them.
 
@@ -204,11 +229,25 @@ class ResultsWriter:
                 return
         header_line = content.split(b"\n", 1)[0].decode("utf-8", errors="replace")
         header = tuple(next(csv.reader([header_line]), []))
-        if header != self.columns:
+        if header in _OLDER.get(self.columns, ()):
+            self._upgrade(header)
+        elif header != self.columns:
             raise ValueError(
                 f"{self.path} has header {list(header)}, expected {list(self.columns)}; "
                 "refusing to append rows of another format (use a new file or run directory)"
             )
+
+    def _upgrade(self, header: tuple) -> None:
+        """Rewrite a file of an older header (`LEGACY_RESULT_COLUMNS`) with `columns`, the new
+        columns empty, atomically (a crash leaves the old file or the new), and reopen it."""
+        records, problems, _ = read_records(self.path, (self.columns,))
+        if problems:
+            warn_problems(self.path, problems, stacklevel=4)
+        lines = [_aligned(fields, header, self.columns) for fields, _row in records]
+        text = format_lines([self.columns, *lines]).encode()
+        self._file.close()
+        atomic_write(self.path, lambda f: f.write(text))
+        self._file = open(self.path, "a+b")  # closed in close()
 
     def _sync(self) -> None:
         self._file.flush()
@@ -259,6 +298,12 @@ class ResultsWriter:
 # --------------------------------------------------------------------------------------------
 
 
+def _aligned(fields: list[str], header: tuple, columns: tuple) -> list[str]:
+    """``fields`` of a line under ``header`` rearranged to ``columns`` ("" where absent)."""
+    by_name = dict(zip(header, fields, strict=True))
+    return [by_name.get(c, "") for c in columns]
+
+
 def parse_fields(fields: list[str], columns: tuple = RESULT_COLUMNS) -> dict[str, Any]:
     row: dict[str, Any] = dict(zip(columns, fields, strict=True))
     for c in INT_COLUMNS:
@@ -266,7 +311,7 @@ def parse_fields(fields: list[str], columns: tuple = RESULT_COLUMNS) -> dict[str
             row[c] = int(row[c])
     for c in FLOAT_COLUMNS:
         if c in row:
-            row[c] = float(row[c])
+            row[c] = float("nan") if row[c] == "" and c in INTERVAL_COLUMNS else float(row[c])
     return row
 
 
@@ -276,7 +321,9 @@ def read_records(
     """Read ``path``: ([(raw fields, typed row)], [problems]); bad lines are skipped.
 
     A problem is a partial last line (no trailing newline) or a line with the wrong number of
-    fields or an unreadable seed/epoch/i_xt/i_ty; the header must be `RESULT_COLUMNS`.
+    fields or an unreadable seed/epoch/i_xt/i_ty; the header must be one of ``formats`` or an
+    older header of one (`LEGACY_RESULT_COLUMNS`: its rows lack the interval columns). Also
+    returns the header read.
     """
     with open(path, "rb") as f:
         content = f.read()
@@ -291,7 +338,7 @@ def read_records(
     if header is None:
         return [], problems, formats[0]
     columns = tuple(header)
-    if columns not in formats:
+    if columns not in formats + tuple(o for f in formats for o in _OLDER.get(f, ())):
         raise ValueError(
             f"{path} is not a results file: header {header}, expected {list(formats[0])}"
         )

@@ -268,15 +268,16 @@ def test_log_spaced_epochs():
 def test_progress_bar_lines():
     import io
 
-    from infoplane.cli.progress import Progress
+    from infoplane.recording.progress import ProgressDisplay
 
-    buf = io.StringIO()
-    bar = Progress(50, "training", stream=buf)
+    buf = io.StringIO()  # not a terminal: a line at every 10% (the first after epoch 1)
+    bar = ProgressDisplay(stream=buf)
+    bar.expect("training", 50)
     for i in range(51):
-        bar(i)
+        bar(i, 50)
     bar.close()
     lines = buf.getvalue().splitlines()
-    assert len(lines) == 11 and lines[-1].startswith("training [") and "50/50" in lines[-1]
+    assert len(lines) == 11 and lines[-1].startswith("training 50/50")
 
 
 def test_run_writes_diagnostics_and_tensorboard(run_dir):

@@ -163,7 +163,7 @@ def _two_estimator_run(d) -> None:
                 values = {"run": "p", "seed": "0", "split": "train", "epoch": str(epoch),
                           "layer": layer, "estimator": est, "i_xt": str(3.0 - k + epoch / 10),
                           "i_ty": str(0.5 - k / 10), "units": "bits", "params": "{}"}
-                lines.append(",".join(values[c] for c in RESULT_COLUMNS))
+                lines.append(",".join(values.get(c, "") for c in RESULT_COLUMNS))
     (d / "results.csv").write_text("\n".join(lines) + "\n")
 
 

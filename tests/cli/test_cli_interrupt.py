@@ -32,5 +32,5 @@ def test_ctrl_c_stops_cleanly_and_names_the_resume_command(tmp_path, monkeypatch
                      str(tmp_path / "runs"), "--name", "j"]) == 130
     assert "interrupted before anything was recorded" in capsys.readouterr().err
     assert ignored_on_resume(["--resume", str(run_dir), "--epochs", "5", "--null=2"]) == [
-        "--epochs", "--null"]
+        "--null"]  # --epochs N trains the run to N epochs
     assert ignored_on_resume(["--resume", str(run_dir)]) == []

@@ -132,6 +132,70 @@ def make_logdir(root: Path, runs=FIXTURE_RUNS, n_epochs: int = N_EPOCHS) -> Path
     return root
 
 
+# format 2, written by the logger itself: intervals, the null, two parameter sets of binning,
+# log-spaced epochs, a negative and an over-ceiling value, a DPI violation, and DSMI
+V2_EPOCHS = [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233]
+V2_LAYERS = ["l1", "l2"]
+V2_CEILINGS = {"train": {"i_xt": 6.0, "i_ty": 1.0}}
+V2_INSTANCES = [("kde", '{"bound": "upper", "estimator": "kde", "units": "bits"}'),
+                ("binning", '{"estimator": "binning", "n_bins": 8, "units": "bits"}'),
+                ("binning", '{"estimator": "binning", "n_bins": 30, "units": "bits"}')]
+
+
+def v2_value(k: int, e: int, li: int) -> tuple[float, float]:
+    """(I(X;T), I(T;Y)) of instance k at epoch e, layer li; kde has I(X;T) = -0.2 at epoch 2
+    (below 0), I(T;Y) = 1.3 at epoch 3 (above H(Y)) and a DPI violation at epoch 5."""
+    x = 5.0 / (li + 1) * (1 - 0.3 * k) * (0.5 + 0.5 * e / 233)
+    y = 0.9 * (1 - 0.2 * li) * (0.3 + 0.6 * e / 233)
+    if k == 0 and li == 0 and e == 2:
+        x = -0.2
+    if k == 0 and li == 0 and e == 3:
+        y = 1.3
+    if k == 0 and li == 1 and e == 5:
+        x = 5.5
+    return x, y
+
+
+def make_v2_logdir(root: Path) -> Path:
+    """Run "plane" (kde with intervals and null, then two binning sets) and run "spectral"
+    (dsmi), written with `TensorBoardLogger` (no training)."""
+    from infoplane.report.tensorboard.logger import TensorBoardLogger
+
+    with TensorBoardLogger(root / "plane", run="plane", ceilings=V2_CEILINGS,
+                           images=False) as tb:
+        for e in V2_EPOCHS:
+            rows, aux = [], []
+            for k, (name, params) in enumerate(V2_INSTANCES):
+                for li, layer in enumerate(V2_LAYERS):
+                    x, y = v2_value(k, e, li)
+                    row = {"run": "plane", "seed": 0, "split": "train", "epoch": e,
+                           "layer": layer, "estimator": name, "i_xt": x, "i_ty": y,
+                           "units": "bits", "params": params}
+                    if k == 0:
+                        row.update(i_xt_lo=x - 0.1, i_xt_hi=x + 0.15, i_ty_lo=y - 0.05,
+                                   i_ty_hi=y + 0.02)
+                        aux.append({"run": "plane", "seed": 0, "split": "train", "epoch": e,
+                                    "layer": layer, "estimator": name, "params": params,
+                                    "name": "i_ty_null", "value": 0.05 + 0.01 * li})
+                    rows.append(row)
+            tb.on_results(rows)
+            tb.on_aux(aux)
+    params = '{"estimator": "dsmi", "sigma": 10.0, "t": 1, "units": "bits"}'
+    with TensorBoardLogger(root / "spectral", run="spectral", ceilings=V2_CEILINGS,
+                           images=False) as tb:
+        tb.on_results([{"run": "spectral", "seed": 0, "split": "train", "epoch": e,
+                        "layer": layer, "estimator": "dsmi", "i_xt": 0.1 * (li + 1) + e / 500,
+                        "i_ty": 0.05 * (li + 1), "units": "bits", "params": params}
+                       for e in range(4) for li, layer in enumerate(V2_LAYERS)])
+    return root
+
+
+def v2_loaded(payload) -> bool:
+    series = {r["run"]: r["series"] for r in payload["runs"]}
+    return (len(series.get("plane", [])) == 3 and len(series.get("spectral", [])) == 1
+            and all(s["n_epochs"] == len(V2_EPOCHS) for s in series["plane"]))
+
+
 def read_truth(root: Path, run: str) -> dict:
     """{(label, split, seed): {epoch: {layer: (i_xt, i_ty)}}} from ``truth.csv``."""
     out: dict = {}
@@ -289,6 +353,8 @@ def test_runs_lists_every_series(board):
             assert s["ceilings"] == CEILINGS
             assert s["estimator"] == s["label"]
             assert s["quantities"] == ["i_xt", "i_ty"]
+            assert s["order"] is None and s["aux_tag"] is None  # format 1
+            assert isinstance(s["first_wall_time"], float)
             assert s["n_epochs"] == N_EPOCHS and s["last_epoch"] == N_EPOCHS - 1
             assert s["tag"] == f"infoplane/{s['label']}/{s['split']}/seed{s['seed']}"
     status, same_payload = board.json("/data/plugin/infoplane/tags")
@@ -318,6 +384,39 @@ def test_points_exact_every_epoch(board, logdir):
     assert status == 200 and len(p["series"]) == 1 and p["series"][0]["seed"] == 1
     assert p["series"][0]["i_xt"][7][1] is None
     assert p["series"][0]["i_ty"][11] == [None, None, None]
+
+
+def test_format2_routes_intervals_null_and_order(tmp_path):
+    """A logdir the logger wrote (format 2): /runs has each instance with its recording
+    order and aux tag; /points has the rows' intervals and the aux null, exactly."""
+    root = make_v2_logdir(tmp_path / "logs")
+    b = Board(root, "--load_fast=false")
+    try:
+        payload = b.wait_for(v2_loaded)
+        plane = {r["run"]: r["series"] for r in payload["runs"]}["plane"]
+        by_order = sorted(plane, key=lambda s: s["order"])
+        assert [(s["estimator"], s["params"]["n_bins"] if "n_bins" in s["params"] else None)
+                for s in by_order] == [("kde", None), ("binning", 8), ("binning", 30)]
+        assert by_order[0]["aux_tag"] == "infoplane/kde/train/seed0/aux"
+        assert by_order[1]["aux_tag"] is None and by_order[0]["order"] == 0
+        assert by_order[0]["quantities"][2:] == ["i_xt_lo", "i_xt_hi", "i_ty_lo", "i_ty_hi"]
+        status, p = b.json(points_query(run="plane", label="kde", split="train"))
+        assert status == 200, p
+        s = p["series"][0]
+        assert s["epochs"] == V2_EPOCHS and p["order"] == 0
+        for i, e in enumerate(V2_EPOCHS):
+            for li in range(len(V2_LAYERS)):
+                x, y = v2_value(0, e, li)
+                assert s["i_xt"][i][li] == x and s["i_ty"][i][li] == y
+                assert s["i_xt_lo"][i][li] == x - 0.1 and s["i_xt_hi"][i][li] == x + 0.15
+                assert s["i_ty_lo"][i][li] == y - 0.05 and s["i_ty_hi"][i][li] == y + 0.02
+                assert s["i_ty_null"][i][li] == 0.05 + 0.01 * li
+        label = by_order[1]["label"]
+        status, p = b.json(points_query(run="plane", label=label, split="train"))
+        assert status == 200 and p["params"]["n_bins"] == 8
+        assert "i_xt_lo" not in p["series"][0] and "i_ty_null" not in p["series"][0]
+    finally:
+        b.close()
 
 
 def test_static_files(board):
@@ -526,7 +625,7 @@ def test_parse_metadata():
     m = dash.parse_metadata(meta, "infoplane/kde/test/seed2")
     assert m == {"version": 1, "label": "kde", "estimator": "kde", "split": "test", "seed": 2,
                  "layers": LAYERS, "quantities": ["i_xt", "i_ty"], "units": "bits",
-                 "params": PARAMS["kde"], "ceilings": CEILINGS,
+                 "params": PARAMS["kde"], "ceilings": CEILINGS, "order": None,
                  "ceiling_names": {"i_xt": "H(X)", "i_ty": "H(Y)"}, "title": "KDE",
                  "names": {"i_xt": "KDE upper-bound I(X;T)", "i_ty": "KDE (upper) I(T;Y)"}}
     # damaged content: fall back to the tag; unknown ceilings -> null

@@ -214,7 +214,7 @@ def test_static_page_and_selection(driver, board, tmp_path):
     wait(driver, lambda d: "seed 1" in d.find_element(By.ID, "legend").text, "seed 1 legend")
     assert len(trajectories(driver)) == len(FIXTURE_RUNS) * len(LAYERS)
     # another estimator: only the tanh run has kde
-    Select(driver.find_element(By.ID, "label-select")).select_by_value("kde")
+    Select(driver.find_element(By.ID, "label-select")).select_by_visible_text("kde")
     wait(driver, lambda d: {t["run"] for t in trajectories(d)} == {"tanh"}, "kde trajectories")
     assert len(trajectories(driver)) == len(LAYERS)
     # the user's selection survives a poll (5 s)
@@ -300,6 +300,79 @@ def test_nonfinite_points_are_counted_on_the_page(driver, tmp_path):
         assert note.get_attribute("data-count") == "3"
         assert "3 non-finite point(s) not drawn (-inf, inf, nan)" in note.text, note.text
         save_screenshot(driver, tmp_path, "dashboard-nonfinite.png")
+        assert_no_js_errors(driver)
+    finally:
+        b.close()
+
+
+def test_format2_instances_intervals_log_colours_export_dsmi(driver, tmp_path):
+    """A logdir the logger wrote (format 2), in one page: the estimator list has both binning
+    parameter sets (readable labels) and selects the first recorded (kde, not the
+    alphabetically first); kde's intervals are error bars, its null a band per layer; the
+    log-spaced epochs get a log colour bar with ticks; the negative and over-ceiling points
+    and the DPI violation are marked; the export buttons give SVG and CSV; DSMI's axes read
+    DSMI(X;T), DSMI(T;Y), never I(·;·)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from tests.dashboard.test_dashboard import V2_EPOCHS, V2_LAYERS, make_v2_logdir, v2_loaded
+
+    b = Board(make_v2_logdir(tmp_path / "logs"), "--load_fast=false")
+    try:
+        b.wait_for(v2_loaded)
+        driver.get(b.url + "/data/plugin/infoplane/static/index.html")
+        wait(driver, lambda d: len(trajectories(d)) == len(V2_LAYERS), "the trajectories")
+        select = Select(driver.find_element(By.ID, "label-select"))
+        texts = [o.text for o in select.options]
+        assert texts == ["kde", "binning(n_bins=8)", "binning(n_bins=30)", "dsmi"], texts
+        assert select.first_selected_option.text == "kde"
+        assert {t["run"] for t in trajectories(driver)} == {"plane"}
+        js = "return document.querySelectorAll(arguments[0]).length"
+        assert driver.execute_script(js, "#plot .errorbar") == len(V2_LAYERS)
+        assert driver.execute_script(js, "#plot .null-band") == len(V2_LAYERS)
+        assert driver.execute_script(js, "#plot .forbidden") >= 2  # below 0, above H(Y)
+        bad = driver.execute_script(
+            "return [...document.querySelectorAll('#plot .point.violation')]"
+            ".map(p => [p.dataset.epoch, p.dataset.violation])")
+        assert sorted(bad) == [["2", "I(X;T) below 0"], ["3", "I(T;Y) above H(Y)"]], bad
+        dpi = driver.execute_script(
+            "return [...document.querySelectorAll('#plot .dpi-mark')]"
+            ".map(m => [m.parentNode.dataset.layer, m.dataset.epoch])")
+        # l2 above l1: at epoch 5 (I(X;T) 5.5), and at 2 where l1's I(X;T) is -0.2
+        assert sorted(dpi) == [["l2", "2"], ["l2", "5"]], dpi
+        cb = driver.find_element(By.ID, "colorbar")
+        assert cb.get_attribute("data-scale") == "log"
+        ticks = [e.get_attribute("data-value")
+                 for e in driver.find_elements(By.CSS_SELECTOR, "#colorbar .cb-tick")]
+        assert ticks == ["0", "1", "10", "100", "233"], ticks
+        save_screenshot(driver, tmp_path, "dashboard-format2.png")
+        svg = driver.execute_script(
+            "document.getElementById('export-svg').click();"
+            "return document.getElementById('infoplane-app').infoplane.lastExport.text")
+        assert svg.startswith("<?xml") and "<svg" in svg and 'class="errorbar"' in svg
+        assert "<style>" in svg and ".forbidden" in svg
+        csv_text = driver.execute_script(
+            "document.getElementById('export-csv').click();"
+            "return document.getElementById('infoplane-app').infoplane.lastExport.text")
+        lines = csv_text.strip().splitlines()
+        assert lines[0] == ("run,seed,split,epoch,layer,estimator,params,i_xt,i_ty,i_xt_lo,"
+                            "i_xt_hi,i_ty_lo,i_ty_hi,i_ty_null")
+        assert len(lines) == 1 + len(V2_EPOCHS) * len(V2_LAYERS)
+        assert lines[1].startswith("plane,0,train,0,l1,kde,")
+        # the second binning set alone: no intervals, a linear-free log bar all the same
+        select.select_by_visible_text("binning(n_bins=8)")
+        wait(driver, lambda d: "n_bins=8" in d.find_element(By.ID, "params").text, "n_bins=8")
+        assert "n_bins=30" not in driver.find_element(By.ID, "params").text  # never mixed
+        assert driver.execute_script(js, "#plot .errorbar") == 0
+        Select(driver.find_element(By.ID, "label-select")).select_by_visible_text("dsmi")
+        wait(driver, lambda d: {t["run"] for t in trajectories(d)} == {"spectral"}, "dsmi")
+        xlab = driver.find_element(By.ID, "x-label").text
+        ylab = driver.find_element(By.ID, "y-label").text
+        assert xlab.startswith("DSMI(X;T) [bits of DSE, not Shannon MI]"), xlab
+        assert ylab.startswith("DSMI(T;Y) ["), ylab
+        assert "I(X;T)" not in xlab.replace("DSMI(X;T)", "")
+        assert driver.find_element(By.ID, "colorbar").get_attribute("data-scale") == "linear"
+        assert driver.execute_script(js, "#plot .dpi-mark") == 0
         assert_no_js_errors(driver)
     finally:
         b.close()

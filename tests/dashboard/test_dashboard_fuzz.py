@@ -49,7 +49,7 @@ def _no_traceback(body: bytes) -> None:
 
 
 def test_static_allow_list_is_the_shipped_files():
-    shipped = {"app.js", "index.html", "index.js", "main.js", "style.css"}
+    shipped = {"app.js", "index.html", "index.js", "main.js", "plane.js", "style.css"}
     assert set(dash._STATIC_FILES) == shipped
     assert dash.static_file("x" * 300 + ".js") is None  # never reaches the file system
 

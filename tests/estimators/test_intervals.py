@@ -164,3 +164,24 @@ def test_specs_wrappers_repeated_inputs_and_errors():
         Intervals(KDE(), kind="bca")
     with pytest.raises(ValueError, match="subsets of 1 rows"):
         infoplane.estimate(Intervals(KDE(), fraction=0.1), x[:10], t[:10], y[:10])
+
+
+def test_the_null_gets_its_interval_from_the_same_subsets():
+    """Intervals(NullLabels(est)): every subset also estimates the null (P permutations of
+    its labels), so i_ty_null gets an interval of the same method; for a layer independent
+    of Y the null's interval and the estimate's overlap, for T = Y the estimate lies far
+    above the null's."""
+    x, t, y, s = draw(600, 1)
+    est = Intervals(NullLabels(Binning(), permutations=2), resamples=8)
+    r = infoplane.estimate(est, x, t, y)
+    lo, null, hi = (float(r.aux[k]) for k in ("i_ty_null_lo", "i_ty_null", "i_ty_null_hi"))
+    assert lo <= null <= hi and hi - lo > 0 and float(r.aux["i_ty_null_se"]) > 0
+    plain = infoplane.estimate(NullLabels(Binning(), permutations=2), x, t, y)
+    assert null == pytest.approx(float(plain.aux["i_ty_null"]), abs=1e-6)  # same null
+    rng = np.random.default_rng(3)
+    noise = rng.uniform(-1, 1, size=t.shape).astype(np.float32)  # independent of y
+    ind = infoplane.estimate(est, x, noise, y)
+    assert ind.aux["i_ty_lo"] <= ind.aux["i_ty_null_hi"]
+    assert ind.aux["i_ty_null_lo"] <= ind.aux["i_ty_hi"]
+    same = infoplane.estimate(est, x, (y[:, None] * 0.5).astype(np.float32), y)
+    assert float(same.aux["i_ty_lo"]) > 10 * float(same.aux["i_ty_null_hi"])

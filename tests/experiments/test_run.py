@@ -195,16 +195,19 @@ def test_specs_instances_and_subsamples_survive_resume(tmp_path):
     (parameters and subsample wrappers), not the defaults of their names."""
     import json
 
-    from infoplane.estimators import KDE, Binning, Subsample
+    from infoplane.estimators import KDE, Binning, Intervals, Subsample
 
     given = ["binning(n_bins=12)", Subsample(KDE(sigma2=0.01), n=200, seed=2), KDE(sigma2=0.1)]
     s = harness.run_experiment("tishby-tanh", epochs=3, points=2, estimators=given,
                                logdir=str(tmp_path), name="specs", tensorboard=False)
-    want = [Binning(n_bins=12), Subsample(KDE(sigma2=0.01), n=200, seed=2), KDE(sigma2=0.1)]
+    # a spec of binning gets the default intervals; instances are used as given
+    want = [Intervals(Binning(n_bins=12), 20), Subsample(KDE(sigma2=0.01), n=200, seed=2),
+            KDE(sigma2=0.1)]
     assert s.recorder.estimators == want
     config = json.loads((tmp_path / "specs" / "config.json").read_text())
     assert config["estimator_specs"] == [
-        "binning(n_bins=12)", "subsample(kde(sigma2=0.01), n=200, seed=2)", "kde(sigma2=0.1)"]
+        "intervals(binning(n_bins=12), resamples=20, fraction=0.5, level=0.95, seed=0, "
+        "kind='percentile')", "subsample(kde(sigma2=0.01), n=200, seed=2)", "kde(sigma2=0.1)"]
     again = harness.resume_experiment(str(tmp_path / "specs"))
     assert again.recorder.estimators == want
     params = {r["params"] for r in infoplane.load_results(tmp_path / "specs").rows()}

@@ -432,3 +432,34 @@ def test_settings_and_callbacks_are_attributes(data):
     assert got["metrics"] == rec.metrics() and got["aux"] == rec.aux()
     assert got["diagnostics"] == rec.diagnostics() and len(got["diagnostics"]) > 0
     rec.close()
+
+
+def test_binning_warns_when_a_layer_leaves_its_range():
+    """A ReLU-like layer binned on (-1, 1) has most values clipped into the edge bins: one
+    warning per estimator instance and layer with the fraction, the epoch and the fixes; the
+    fraction in aux at every epoch; a tanh layer, range="data" and width= never warn."""
+    import warnings as _w
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype(np.float32)
+    y = rng.integers(0, 2, 256)
+    relu = np.maximum(3.0 * x, 0.0)  # values up to ~10: > 1 for about 37 %
+    want = float(np.mean(relu > 1.0))
+    seen: list[dict] = []
+    rec = Recorder(x, y, ["binning", "binning(range=data)", "binning(width=0.07)"], None,
+                   on_aux=seen.extend)
+    with pytest.warns(RuntimeWarning, match="clipped into the edge bins") as caught:
+        rec.add(0, {"r": relu, "t": np.tanh(x)})
+        rec.add(1, {"r": relu, "t": np.tanh(x)})
+        rec.flush()
+    clip = [str(w.message) for w in caught if "clipped" in str(w.message)]
+    assert len(clip) == 1 and f"{100 * want:.0f}%" in clip[0] and "'r'" in clip[0]
+    assert "range='data'" in clip[0] and "width=0.07" in clip[0]
+    clipped = {(a["epoch"], a["layer"]): a["value"] for a in seen if a["name"] == "clipped"}
+    assert set(clipped) == {(e, layer) for e in (0, 1) for layer in ("r", "t")}  # fixed range
+    assert clipped[0, "r"] == pytest.approx(want) and clipped[0, "t"] == 0.0
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        quiet = Recorder(x, y, ["binning"], None)
+        quiet.add(0, {"t": np.tanh(x)})
+        quiet.flush()

@@ -240,7 +240,13 @@ def test_check_report_names_both_checks():
     assert "DPI check: 1 violation(s)" in text and "l1 8.500 > l0 8.000" in text
     assert "range check: 1 estimate(s) of 6 points" in text and "l2: -1.000 bits < 0" in text
     clean = check_report(Results.from_rows(_chain([8.0, 6.0])))
-    assert "DPI check: no deeper layer" in clean and "every Shannon estimate lies" in clean
+    assert "DPI check: no deeper layer" in clean
+    assert "range check: every estimate of binning lies in [0, H(X)]" in clean
+    # beside "not checked: dsmi" the line names what it checked, never "every Shannon"
+    mixed = check_report(Results.from_rows(_chain([8.0, 6.0]) + _chain(
+        [1.0, 2.0], estimator="dsmi", params="{}")))
+    assert "not checked: dsmi" in mixed and "every estimate of binning lies" in mixed
+    assert "every Shannon" not in mixed
 
 
 def test_check_report_lists_withheld_nan_estimates_and_skips_them():
@@ -307,3 +313,19 @@ def test_withheld_is_decided_by_the_unstable_bits_of_aux():
     text = check_report(res, aux=aux)
     assert "non-finite: 2 estimate(s) of 6" in text
     assert "withheld: compressed 2 of 6 estimates are NaN" in text
+
+
+def test_layers_at_the_ceiling_at_every_epoch_are_named():
+    from infoplane.report.ceiling_layers import layers_at_ceiling
+    from infoplane.report.checks import check_report
+
+    tops = {"all": {"i_xt": 12.0, "i_ty": 1.0}}
+    rows = (_chain([12.0, 12.0, 8.0], split="all", epoch=0)
+            + _chain([12.0, 11.5, 6.0], split="all", epoch=10))
+    found = layers_at_ceiling(Results.from_rows(rows), tops)
+    assert [f[3] for f in found] == ["l0"]  # l1 left the ceiling at epoch 10
+    text = check_report(Results.from_rows(rows), tops)
+    assert "at the ceiling at every epoch: binning (all, I(X;T) = 12): l0" in text
+    # one epoch only, or no ceiling known: nothing to say
+    assert not layers_at_ceiling(Results.from_rows(rows[:3]), tops)
+    assert not layers_at_ceiling(Results.from_rows(rows), None)

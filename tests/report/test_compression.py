@@ -20,7 +20,6 @@ from infoplane.report.compression import (
     t_quantile,
 )
 from infoplane.store.results import Results
-from infoplane.store.tables import RESULT_COLUMNS
 
 EPOCHS = (0, 1, 5, 10, 20, 30)
 T_975_2 = 4.302652729911275  # Student t, 0.975 quantile, 2 degrees of freedom (tables)
@@ -105,10 +104,10 @@ def test_one_seed_without_intervals_cannot_tell():
 
 
 def _with_bounds(rows, lo, hi):
-    """A mapping of columns (Results holds only RESULT_COLUMNS) plus i_xt_lo / i_xt_hi."""
-    cols = {c: [r[c] for r in rows] for c in RESULT_COLUMNS}
-    cols["i_xt_lo"], cols["i_xt_hi"] = list(lo), list(hi)
-    return cols
+    """A Results of ``rows`` with the interval columns i_xt_lo / i_xt_hi set."""
+    for r, a, b in zip(rows, lo, hi, strict=True):
+        r.update(i_xt_lo=a, i_xt_hi=b)
+    return Results.from_rows(rows)
 
 
 def test_one_seed_with_interval_columns_is_conservative():

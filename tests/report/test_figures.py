@@ -383,7 +383,10 @@ def test_estimator_panel_shares_one_colour_scale():
     assert [ax.get_xlabel()[:4] for ax in axes] == ["DSMI", "binn"]
     assert len(_colorbars(fig)) == 1
     fig, axes = plot.estimator_panel(_three_estimators(), ncols=2)
-    assert len(axes) == 3 and len(fig.axes) == 4
+    # 2 x 2 grid, 3 panels: the spare cell holds the legend (no empty cell)
+    (cell,) = [a for a in fig.axes if a not in axes and a.get_label() != "<colorbar>"]
+    assert len(axes) == 3 and len(fig.axes) == 5
+    assert cell.get_legend() is not None and not cell.axison and not fig.legends
 
 
 def test_information_curves_one_line_per_layer():
@@ -575,3 +578,205 @@ def test_curves_mark_nonfinite_points_at_the_axis_edge():
     assert "3 non-finite point(s) (NaN / ±inf) marked x at the axis edge" in labels
     _, axes = plot.information_curves(_table(), estimator="binning")
     assert _by_gid(axes[0].collections, "nonfinite:") == []
+
+
+# --------------------------------------------------------------------------------------------
+# figures for papers: small spans, intervals, overlays, widths, colours, sizes
+# --------------------------------------------------------------------------------------------
+
+
+def test_padded_limits_is_pure_and_symmetric():
+    from infoplane.report.figures.style import min_span, padded_limits
+
+    lo, hi = padded_limits(1.0, 1.0014, 0.05)
+    assert hi - lo == pytest.approx(0.05) and (lo + hi) / 2 == pytest.approx(1.0007)
+    assert padded_limits(0.0, 1.0, 0.05) == (0.0, 1.0)  # wide enough: unchanged
+    assert padded_limits(2.0, 2.0, 0.05) == pytest.approx((1.975, 2.025))
+    assert padded_limits(-math.inf, 1.0, 0.05) == (-math.inf, 1.0)
+    assert min_span("bits") == 0.05 and min_span("nats") == pytest.approx(0.05 * math.log(2))
+
+
+def test_an_axis_never_zooms_into_noise():
+    """A 0.0014-bit range of I(T;Y) is noise: padded to 0.05 bits, no offset label."""
+    def flat(i, e, s):
+        return 10.0 - 3.0 * i - 0.01 * e, 0.999 + 0.0014 * (e / 300)
+
+    fig, ax = plot.information_plane(_table(values=flat, layers=("a",)))
+    lo, hi = ax.get_ylim()
+    assert hi - lo >= 0.05 - 1e-12
+    assert (lo + hi) / 2 == pytest.approx(0.999 + 0.0007, abs=2e-4)
+    plot.render_png(fig, dpi=40)
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    assert ax.get_xlim()[1] - ax.get_xlim()[0] > 2  # the wide axis is left as it is
+    _fig, axes = plot.information_curves(_table(values=flat, layers=("a",)))
+    lo, hi = axes[1].get_ylim()
+    assert hi - lo >= 0.05 - 1e-12
+
+
+def _interval_rows(finite=True, **kw):
+    rows = _rows(**kw)
+    for r in rows:
+        d = 0.2 if finite else math.nan
+        r.update(i_xt_lo=r["i_xt"] - d, i_xt_hi=r["i_xt"] + 2 * d, i_ty_lo=r["i_ty"] - d / 4,
+                 i_ty_hi=r["i_ty"] + d / 4)
+    return rows
+
+
+def test_interval_bars_drawn_iff_the_interval_columns_are_finite():
+    res = Results.from_rows(_interval_rows())
+    assert "i_xt_lo" in res.columns
+    fig, ax = plot.information_plane(res)
+    bars = _by_gid(ax.collections, "interval:dense")
+    assert len(bars) == 2  # horizontal (I(X;T)) and vertical (I(T;Y))
+    horizontal = np.array(bars[0].get_segments())  # (E, 2, 2): from (lo, y) to (hi, y)
+    xs = np.array([_values(0, e)[0] for e in EPOCHS])
+    np.testing.assert_allclose(horizontal[:, 0, 0], xs - 0.2)
+    np.testing.assert_allclose(horizontal[:, 1, 0], xs + 0.4)
+    assert len(_by_gid(ax.collections, "interval:")) == 2 * len(LAYERS)
+    assert any("confidence interval" in t.get_text() for t in fig.legends[0].get_texts())
+    # intervals off (NaN) or no interval columns given: no bars
+    for table in (Results.from_rows(_interval_rows(finite=False)), _table()):
+        fig, ax = plot.information_plane(table)
+        assert _by_gid(ax.collections, "interval:") == []
+        assert not any("confidence interval" in t.get_text()
+                       for t in fig.legends[0].get_texts())
+    # only some rows finite: bars there only
+    rows = _interval_rows()
+    for r in rows:
+        if r["epoch"] != 10:
+            r.update(i_xt_lo=math.nan, i_xt_hi=math.nan, i_ty_lo=math.nan, i_ty_hi=math.nan)
+    _fig, ax = plot.information_plane(Results.from_rows(rows), layers=["dense"])
+    assert [len(b.get_segments()) for b in _by_gid(ax.collections, "interval:")] == [1, 1]
+
+
+def test_curves_draw_the_interval_as_a_band():
+    fig, axes = plot.information_curves(Results.from_rows(_interval_rows()))
+    for ax in axes:
+        assert len(_by_gid(ax.collections, "interval:")) == len(LAYERS)
+    (band,) = _by_gid(axes[1].collections, "interval:out")
+    ys = band.get_paths()[0].vertices[:, 1]
+    want = [_values(2, e)[1] for e in EPOCHS]
+    assert ys.min() == pytest.approx(min(want) - 0.05) and ys.max() == pytest.approx(
+        max(want) + 0.05)
+    _fig, axes = plot.information_curves(Results.from_rows(_interval_rows(finite=False)))
+    assert all(_by_gid(a.collections, "interval:") == [] for a in axes)
+
+
+def test_overlay_of_two_runs_names_both_in_the_legend():
+    a, b = _table(run="tanh"), _table(run="relu", values=lambda i, e, s: (5.0 - i, 0.5))
+    fig, ax = plot.information_plane([a, b], layers=["dense", "out"])
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "tanh" in texts and "relu" in texts and "dense" in texts
+    lines = _by_gid(ax.lines, "trajectory:")
+    styles = {ln.get_gid(): ln.get_linestyle() for ln in lines}
+    assert styles["trajectory:dense@tanh"] == "-" and styles["trajectory:dense@relu"] == "--"
+    assert len(_by_gid(ax.collections, "points:")) == 4
+    assert ax.get_title().startswith("tanh vs relu · train")
+    assert len(_colorbars(fig)) == 1
+    # one table holding both runs: run=[...]
+    fig, ax = plot.information_plane(Results.from_rows(_rows(run="tanh") + _rows(run="relu")),
+                                     run=["tanh", "relu"], labels=["T", "R"])
+    assert {"T", "R"} <= {t.get_text() for t in fig.legends[0].get_texts()}
+    fig, axes = plot.information_curves([a, b], quantity="i_ty")
+    assert {"tanh", "relu"} <= {t.get_text() for t in fig.legends[0].get_texts()}
+    assert len(_by_gid(axes[0].lines, "curve:")) == 2 * len(LAYERS)
+    with pytest.raises(ValueError, match="label"):
+        plot.information_plane([a, b], labels=["only one"])
+
+
+def test_color_by_layer_has_no_colour_bar():
+    fig, ax = plot.information_plane(_table(), color_by="layer")
+    assert _colorbars(fig) == []
+    colours = {tuple(p.get_facecolors()[0].round(3)) for p in _by_gid(ax.collections, "points:")}
+    assert len(colours) == len(LAYERS)
+    fig, _axes = plot.estimator_panel(_three_estimators(), color_by="layer")
+    assert _colorbars(fig) == []
+    with pytest.raises(ValueError, match="color_by"):
+        plot.information_plane(_table(), color_by="seed")
+
+
+def test_layer_labels_carry_widths_and_the_widest_layer_is_drawn_underneath(tmp_path):
+    widths = {"dense": 3, "hidden": 10, "out": 2}
+    fig, ax = plot.information_plane(_table(), widths=widths)
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts[:3] == ["dense (3)", "hidden (10)", "out (2)"]
+    pts = {p.get_gid(): p for p in _by_gid(ax.collections, "points:")}
+    # hidden (10) widest: lowest z-order and the largest markers; out (2) on top, smallest
+    z = {g: p.get_zorder() for g, p in pts.items()}
+    assert z["points:hidden"] < z["points:dense"] < z["points:out"]
+    sizes = {g: p.get_sizes()[0] for g, p in pts.items()}
+    assert sizes["points:hidden"] > sizes["points:dense"] > sizes["points:out"]
+    assert all(p.get_alpha() < 1 for p in pts.values())
+    _fig, axes = plot.information_curves(_table(), widths={"dense": 3})
+    assert [t.get_text() for t in _fig.legends[0].get_texts()][:2] == ["dense (3)", "hidden"]
+    # from a run directory: the MLP preset in config.json, then the stored activations
+    rows = _rows(layers=("layers.0", "layers.1", "output"))
+    d = _run_dir(tmp_path, rows)
+    cfg = json.loads((d / "config.json").read_text())
+    write_json(d / "config.json", {**cfg, "preset_settings": {"model": "mlp",
+                                                               "hidden": [10, 7]}})
+    fig, _ax = plot.information_plane(d)
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:3] == [
+        "layers.0 (10)", "layers.1 (7)", "output"]
+    from infoplane.store.activations import ActivationStore
+
+    ActivationStore(d).write(0, "train", 1, {"layers.0": np.zeros((4, 10), np.float32),
+                                             "layers.1": np.zeros((4, 7), np.float32),
+                                             "output": np.zeros((4, 2, 1), np.float32)})
+    fig, _ax = plot.information_plane(d)
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:3] == [
+        "layers.0 (10)", "layers.1 (7)", "output (2)"]
+    fig, _ax = plot.information_plane(d, widths=None)
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:3] == [
+        "layers.0", "layers.1", "output"]
+
+
+def test_planes_drawn_into_one_figure_share_one_colour_bar():
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 4, figsize=(12, 6), layout="constrained")
+    for i, a in enumerate(axes.ravel()):
+        plot.information_plane(_table(epochs=(1, 10 * (i + 1))), ax=a, legend=False)
+    (cax,) = _colorbars(fig)
+    norm = cax._colorbar.norm
+    assert (norm.vmin, norm.vmax) == (1, 80)
+    for a in axes.ravel():  # every plane recoloured on the shared scale
+        assert all(p.norm is norm for p in _by_gid(a.collections, "points:"))
+    plot.render_png(fig, dpi=30)
+    plt.close(fig)
+    fig, ax = plot.information_plane(_table(), colorbar=False)
+    assert _colorbars(fig) == []
+
+
+def test_ceiling_labels_sit_above_the_markers(tmp_path):
+    _fig, ax = plot.information_plane(_run_dir(tmp_path, _rows()))
+    labels = [t for t in ax.texts if (t.get_gid() or "").startswith("ceiling-label:")]
+    assert len(labels) == 2
+    top = max(p.get_zorder() for p in ax.collections)
+    for t in labels:
+        assert t.get_zorder() > top and t.get_bbox_patch() is not None
+        assert t.get_bbox_patch().get_facecolor()[:3] == (1.0, 1.0, 1.0)
+
+
+def test_panel_grids_leave_no_empty_cell():
+    from infoplane.report.figures.style import panel_grid
+
+    assert [panel_grid(n, None) for n in (1, 2, 3, 4, 5, 6, 7)] == [
+        (1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (2, 3), (4, 2)]
+    four = Results.from_rows(_rows(estimator="binning") + _rows(estimator="kde")
+                             + _rows(estimator="dsmi") + _rows(estimator="knn"))
+    fig, axes = plot.estimator_panel(four)
+    assert len(axes) == 4 and len(fig.axes) == 5  # 2 x 2 + colour bar; legend below
+    assert fig.legends
+    fig, axes = plot.estimator_panel(four, legend=False, ncols=3)
+    assert len(fig.axes) == 5  # the two spare cells removed
+    assert len(_colorbars(fig)) == 1
+
+
+def test_figsize_and_title():
+    fig, ax = plot.information_plane(_table(), figsize=(3.4, 2.8), title="Figure 2")
+    assert tuple(fig.get_size_inches()) == (3.4, 2.8) and ax.get_title() == "Figure 2"
+    fig, _axes = plot.information_curves(_table(), figsize=(7, 2.5), title="curves")
+    assert tuple(fig.get_size_inches()) == (7, 2.5) and fig.get_suptitle() == "curves"
+    fig, _axes = plot.estimator_panel(_three_estimators(), figsize=(9, 3), title="panel")
+    assert tuple(fig.get_size_inches()) == (9, 3) and fig.get_suptitle() == "panel"

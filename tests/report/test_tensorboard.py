@@ -208,8 +208,9 @@ def test_dashboard_tensors(logged):
                 ceil = ({"i_xt": 12.0 * scale, "i_ty": 0.9999 * scale} if split == "train"
                         else {"i_xt": None, "i_ty": None})
                 assert json.loads(contents[tag].decode("utf-8")) == {
-                    "version": 1, "estimator": name, "label": LABELS[params], "split": split,
-                    "seed": seed, "layers": list(LAYERS), "quantities": ["i_xt", "i_ty"],
+                    "version": 2, "estimator": name, "label": LABELS[params], "split": split,
+                    "seed": seed, "layers": list(LAYERS), "order": k,
+                    "quantities": ["i_xt", "i_ty", "i_xt_lo", "i_xt_hi", "i_ty_lo", "i_ty_hi"],
                     "units": units, "params": json.loads(params), "ceilings": ceil,
                     "ceiling_names": {q: None if ceil[q] is None else n for q, n in (
                         ("i_xt", "H(X)"), ("i_ty", "H(Y)"))}}
@@ -217,7 +218,9 @@ def test_dashboard_tensors(logged):
                 assert [e.step for e in events] == list(EPOCHS)
                 for e in events:
                     got = tensor_util.make_ndarray(e.tensor_proto)
-                    assert got.dtype == np.float64 and got.shape == (len(LAYERS), 2)
+                    assert got.dtype == np.float64 and got.shape == (len(LAYERS), 6)
+                    assert np.isnan(got[:, 2:]).all()  # the rows have no intervals
+                    got = got[:, :2]
                     want = np.array([[value(seed, split, e.step, layer, k, q) for q in (0, 1)]
                                      for layer in LAYERS])
                     if (seed, e.step, "softmax", name) == MISSING:

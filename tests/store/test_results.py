@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from infoplane.store.results import Results, concat, load_results
-from infoplane.store.tables import RESULT_COLUMNS, ResultsFileWarning
+from infoplane.store.tables import INTERVAL_COLUMNS, RESULT_COLUMNS, ResultsFileWarning
 from tests.store.test_tables import PARAMS_K, make_rows, write
 
 # ------------------------------------------------------------------------------ load_results
@@ -69,8 +69,9 @@ def test_where_unique_rows(table):
     assert len(res.where(seed=[0, 1], split="test")) == 8
     assert len(res.where(params=json.loads(PARAMS_K))) == len(res) // 2
     assert len(res.where(layer="nope")) == 0
+    off = dict.fromkeys(INTERVAL_COLUMNS)  # intervals off: None in rows()
     assert res.where(seed=0, split="all").rows() == [
-        r for r in rows if r["seed"] == 0 and r["split"] == "all"
+        {**r, **off} for r in rows if r["seed"] == 0 and r["split"] == "all"
     ]
     with pytest.raises(ValueError, match="no column 'layers'"):
         res.where(layers="layer1")

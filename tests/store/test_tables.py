@@ -15,6 +15,8 @@ import pytest
 
 from infoplane.store.results import Results, load_results
 from infoplane.store.tables import (
+    INTERVAL_COLUMNS,
+    LEGACY_RESULT_COLUMNS,
     RESULT_COLUMNS,
     ResultsFileWarning,
     ResultsWriter,
@@ -76,12 +78,19 @@ def test_round_trip_exact_floats(tmp_path):
     rows[2]["i_ty"] = float("inf")
     rows[3]["i_xt"] = np.float32(1 / 3)  # numpy scalars are accepted
     rows[4]["seed"] = np.int64(0)
+    rows[5].update(i_xt_lo=0.1 + 0.2, i_xt_hi=np.float32(2.5), i_ty_lo=float("nan"),
+                   i_ty_hi=None)  # NaN / None: an empty field, read back as None
     write(tmp_path, rows)  # a run directory -> results.csv
     res = load_results(tmp_path)
     assert len(res) == len(rows)
     got = res.rows()
+    assert got[5]["i_xt_lo"] == 0.1 + 0.2 and got[5]["i_xt_hi"] == 2.5
+    assert got[5]["i_ty_lo"] is None and got[5]["i_ty_hi"] is None
+    assert all(r[c] is None for r in got[:5] for c in INTERVAL_COLUMNS)
+    assert np.isnan(res["i_ty_lo"]).all() and res["i_xt_lo"].dtype == np.float64
+    assert lines(tmp_path / "results.csv")[6].endswith(",0.30000000000000004,2.5,,")
     for a, b in zip(got, rows, strict=True):
-        for c in RESULT_COLUMNS:
+        for c in LEGACY_RESULT_COLUMNS:
             if c in ("i_xt", "i_ty"):
                 va, vb = a[c], float(b[c])
                 assert (math.isnan(va) and math.isnan(vb)) or va == vb
@@ -331,3 +340,38 @@ def test_truncate_to_nothing_keeps_header(tmp_path):
     assert lines(tmp_path / "results.csv") == [",".join(RESULT_COLUMNS)]
     assert len(load_results(tmp_path)) == 0
 
+
+
+def test_legacy_results_file_is_read_and_upgraded_before_appending(tmp_path):
+    """A results.csv of the header before the interval columns (LEGACY_RESULT_COLUMNS) reads
+    with None intervals; a writer rewrites it with the new header, old rows kept verbatim."""
+    old = make_rows()[:3]
+    text = ",".join(LEGACY_RESULT_COLUMNS) + "\n" + "".join(
+        ",".join(_legacy_fields(r)) + "\n" for r in old)
+    (tmp_path / "results.csv").write_text(text)
+    before = load_results(tmp_path).rows()
+    assert len(before) == 3 and all(r["i_xt_lo"] is None for r in before)
+    new = make_rows()[3]
+    new.update(i_xt_lo=1.0, i_xt_hi=2.0, i_ty_lo=0.5, i_ty_hi=0.75)
+    write(tmp_path, [new])
+    got = lines(tmp_path / "results.csv")
+    assert got[0] == ",".join(RESULT_COLUMNS) and len(got) == 5
+    assert got[1:4] == [ln + ",,,," for ln in text.splitlines()[1:]]
+    after = load_results(tmp_path).rows()
+    assert after[:3] == before and after[3]["i_ty_hi"] == 0.75
+    assert not [p for p in os.listdir(tmp_path) if p != "results.csv"]  # no temp file left
+    # another foreign header is still refused
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="refusing to append"):
+        ResultsWriter(tmp_path / "other.csv")
+
+
+def _legacy_fields(r):
+    out = []
+    for c in LEGACY_RESULT_COLUMNS:
+        v = r[c]
+        if c == "params":
+            v = json.dumps(v, sort_keys=True) if not isinstance(v, str) else v
+            v = '"' + v.replace('"', '""') + '"'
+        out.append(repr(float(v)) if c in ("i_xt", "i_ty") else str(v))
+    return out

@@ -20,9 +20,15 @@ from matplotlib.lines import Line2D
 from infoplane.report.bounds import ceilings_of
 from infoplane.store.config import config_path, read_config
 
-__all__ = ["Ceilings", "draw_ceilings", "load_ceilings", "resolve_ceilings", "subsample_cap"]
+__all__ = ["LABEL_STYLE", "Ceilings", "draw_ceilings", "load_ceilings", "resolve_ceilings",
+           "subsample_cap"]
 
 _LN2 = math.log(2.0)
+#: The ceiling labels: above every marker (z-order 6, the points are at 3..4) on a white box,
+#: so a trajectory running along a ceiling never hides its label.
+LABEL_STYLE = dict(fontsize=8, color="0.3", zorder=6, clip_on=True,
+                   bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none",
+                             alpha=0.85))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,13 +155,13 @@ def draw_ceilings(ax: Axes, ceilings: Ceilings, *, vertical_x: bool = True) -> l
     if ceilings.h_x is not None and vertical_x:
         label = f"{ceilings.x_name} = {ceilings.h_x:.2f} {ceilings.units}"
         line = ax.axvline(ceilings.h_x, label=label, gid="ceiling:H(X)", **style)
-        ax.text(ceilings.h_x, 0.03, label + " ", transform=ax.get_xaxis_transform(),
-                rotation=90, ha="right", va="bottom", fontsize=8, color="0.3")
+        ax.text(ceilings.h_x, 0.03, label, transform=ax.get_xaxis_transform(),
+                rotation=90, ha="right", va="bottom", gid="ceiling-label:H(X)", **LABEL_STYLE)
         lines.append(line)
     if ceilings.h_y is not None:
         label = f"{ceilings.y_name} = {ceilings.h_y:.2f} {ceilings.units}"
         line = ax.axhline(ceilings.h_y, label=label, gid="ceiling:H(Y)", **style)
         ax.text(0.02, ceilings.h_y, label, transform=ax.get_yaxis_transform(),
-                ha="left", va="bottom", fontsize=8, color="0.3")
+                ha="left", va="bottom", gid="ceiling-label:H(Y)", **LABEL_STYLE)
         lines.append(line)
     return lines

@@ -20,9 +20,13 @@ def render_png(fig: Figure, dpi: int = 150) -> bytes:
     return buf.getvalue()
 
 
-def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 300) -> str:
-    """Write the figure to ``path``; the format follows the suffix: ``.png`` (``dpi``),
-    ``.pdf`` or ``.svg`` (vector). Returns the path written."""
+def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 300, tight: bool = True) -> str:
+    """Write the figure to ``path``; the format follows the suffix: ``.png`` (``dpi`` dots
+    per inch, default 300: legible at print and README sizes), ``.pdf`` or ``.svg``
+    (vector). ``tight``: crop to the drawn content (a tight bounding box); False keeps the
+    figure's own size exactly (e.g. a journal's column width). Returns the path written."""
+    if not isinstance(dpi, int | float) or isinstance(dpi, bool) or dpi <= 0:
+        raise ValueError(f"save(): dpi must be a positive number, got {dpi!r}")
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix not in SAVE_FORMATS:
@@ -31,5 +35,5 @@ def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 300) -> str:
             f"{('.' + suffix) if suffix else 'missing'}); use a path ending in "
             f"{', '.join('.' + f for f in SAVE_FORMATS)}"
         )
-    fig.savefig(path, format=suffix, dpi=dpi, bbox_inches="tight")
+    fig.savefig(path, format=suffix, dpi=dpi, bbox_inches="tight" if tight else None)
     return path

@@ -23,7 +23,7 @@ import numpy as np
 from infoplane.report.figures.style import pretty_estimator
 from infoplane.store.results import Results, load_results
 
-__all__ = ["Z95", "ResultsLike", "Selection", "Series", "check_nonempty", "choose",
+__all__ = ["INTERVALS", "Z95", "ResultsLike", "Selection", "Series", "check_nonempty", "choose",
            "choose_params", "fmt_values", "layer_series", "load_table", "select",
            "selection_title"]
 
@@ -212,10 +212,16 @@ def select(
     )
 
 
+#: The per-row confidence-interval columns of a results table (`infoplane.Intervals`).
+INTERVALS = ("i_xt_lo", "i_xt_hi", "i_ty_lo", "i_ty_hi")
+
+
 @dataclasses.dataclass(frozen=True)
 class Series:
-    """One layer's trajectory: the mean over seeds at the epochs every seed recorded (E,) and
-    the half-widths ``1.96 * SE`` (E,) (None with one seed)."""
+    """One layer's trajectory: the mean over seeds at the epochs every seed recorded (E,),
+    the half-widths ``1.96 * SE`` (E,) (None with one seed), and the seed means of the rows'
+    own confidence intervals ``interval[column]`` (E,) for the columns of `INTERVALS`
+    (None when the table has no interval columns or they are all NaN: intervals off)."""
 
     epochs: np.ndarray
     i_xt: np.ndarray
@@ -223,16 +229,18 @@ class Series:
     half_xt: np.ndarray | None
     half_ty: np.ndarray | None
     n_seeds: int
+    interval: Mapping[str, np.ndarray] | None = None
 
 
 def layer_series(sel: Selection, layer: str) -> Series:
     t = sel.table.where(layer=layer)
+    cols = ["i_xt", "i_ty"] + [c for c in INTERVALS if c in t.columns]
     per_seed = []
     for seed in sel.seeds:
         s = t.where(seed=seed)
         # a repeated epoch keeps its last row (as load_results does)
-        per_seed.append({int(e): (x, y) for e, x, y in zip(
-            s["epoch"].tolist(), s["i_xt"].tolist(), s["i_ty"].tolist(), strict=True)})
+        per_seed.append({int(e): v for e, *v in zip(
+            s["epoch"].tolist(), *(s[c].tolist() for c in cols), strict=True)})
     common = set(per_seed[0])
     for d in per_seed[1:]:
         common &= set(d)
@@ -246,7 +254,15 @@ def layer_series(sel: Selection, layer: str) -> Series:
     if n > 1:
         half_xt = Z95 * np.std(xt, axis=0, ddof=1) / math.sqrt(n)
         half_ty = Z95 * np.std(ty, axis=0, ddof=1) / math.sqrt(n)
-    return Series(epochs, np.mean(xt, axis=0), np.mean(ty, axis=0), half_xt, half_ty, n)
+    interval = None
+    if len(cols) == 2 + len(INTERVALS):
+        bounds = {c: np.array([[d[e][2 + j] for e in epochs] for d in per_seed],
+                              dtype=np.float64).reshape(n, len(epochs)).mean(axis=0)
+                  for j, c in enumerate(INTERVALS)}
+        if any(np.isfinite(b).any() for b in bounds.values()):
+            interval = bounds
+    return Series(epochs, np.mean(xt, axis=0), np.mean(ty, axis=0), half_xt, half_ty, n,
+                  interval)
 
 
 def selection_title(sel: Selection, n_seeds: int, extra: str = "") -> str:

@@ -10,6 +10,7 @@ is >= 1 and a `SymLogNorm` (linear below epoch 1, so epoch 0 gets the first colo
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping, Sequence
 
 import matplotlib as mpl
@@ -18,14 +19,60 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 from infoplane.report.tensorboard.format import pretty_estimator, quantity_label
 
-__all__ = ["MARKERS", "axis_label", "colorbar_ticks", "epoch_colorbar", "epoch_norm",
-           "epoch_scale", "layer_colors", "new_figure", "place_legend", "pretty_estimator"]
+__all__ = ["MARKERS", "MIN_SPAN_BITS", "RUN_LINESTYLES", "axis_label", "colorbar_ticks",
+           "epoch_colorbar", "epoch_norm", "epoch_scale", "keep_min_span", "layer_colors",
+           "min_span", "new_figure", "padded_limits", "panel_grid", "place_legend",
+           "pretty_estimator", "shared_epoch_colorbar"]
 
 #: Markers of the layers' points, in layer order (cycled).
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+#: Line styles of the runs of an overlay, in the order given (cycled).
+RUN_LINESTYLES = ("-", "--", ":", "-.")
+#: The smallest span an information axis shows, in bits: a smaller data range is noise of
+#: the estimate, not a trajectory, and is drawn padded (`padded_limits`).
+MIN_SPAN_BITS = 0.05
+
+
+def padded_limits(lo: float, hi: float, span: float) -> tuple[float, float]:
+    """Axis limits ``(lo, hi)`` widened symmetrically about their centre to at least
+    ``span`` (same units); unchanged when they already span that much or are not finite."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo >= span:
+        return lo, hi
+    centre = (lo + hi) / 2.0
+    return centre - span / 2.0, centre + span / 2.0
+
+
+def min_span(units: str) -> float:
+    """`MIN_SPAN_BITS` in ``units`` ("bits" or "nats")."""
+    return MIN_SPAN_BITS * (math.log(2.0) if units == "nats" else 1.0)
+
+
+def keep_min_span(ax: Axes, axis: str, units: str) -> None:
+    """Never zoom ``ax``'s ``axis`` ("x" or "y", linear) into noise: limits spanning less
+    than `min_span` are padded (`padded_limits`), and the offset label is off (ticks read
+    as the values themselves, not "+1.2e1" plus differences)."""
+    get, set_ = (ax.get_xlim, ax.set_xlim) if axis == "x" else (ax.get_ylim, ax.set_ylim)
+    lo, hi = get()
+    new = padded_limits(float(lo), float(hi), min_span(units))
+    if new != (lo, hi):
+        set_(*new)
+    fmt = (ax.xaxis if axis == "x" else ax.yaxis).get_major_formatter()
+    if isinstance(fmt, ScalarFormatter):
+        fmt.set_useOffset(False)
+
+
+def panel_grid(n: int, ncols: int | None) -> tuple[int, int]:
+    """(rows, columns) of a grid of ``n`` panels: ``ncols`` when given (at most ``n``),
+    else ``n`` in one row up to 3, and beyond that 3 or 2 columns, whichever leaves fewer
+    empty cells (ties: 3), so at most one cell is left, for the legend."""
+    if ncols is None:
+        ncols = n if n <= 3 else min((3, 2), key=lambda c: (-n % c, -c))
+    ncols = max(1, min(ncols, n))
+    return math.ceil(n / ncols), ncols
 
 
 def axis_label(estimator: str, quantity: str, units: str, params: Mapping | str | None = None
@@ -98,6 +145,31 @@ def epoch_colorbar(fig: Figure, norm, cmap, ax):
     return cbar
 
 
+def shared_epoch_colorbar(fig: Figure, ax: Axes, epochs, cmap, points: list,
+                          norm: mcolors.Normalize | None = None) -> mcolors.Normalize:
+    """One epoch colour bar per figure for planes drawn into given Axes: the first plane of
+    ``fig`` makes it; each later one recolours the planes drawn before on the epoch scale of
+    all of them (``norm``, when given, is used as is), and replaces the bar by one spanning
+    every plane's Axes. ``points``: this plane's epoch-coloured collections. Returns the
+    norm of the shared scale."""
+    state = _SHARED.setdefault(fig, {"axes": [], "epochs": [], "points": [], "cbar": None})
+    if ax not in state["axes"]:
+        state["axes"].append(ax)
+    state["epochs"].append(np.asarray(epochs, dtype=np.float64).ravel())
+    state["points"].extend(points)
+    shared = norm if norm is not None else epoch_norm(np.concatenate(state["epochs"]))
+    for p in state["points"]:
+        p.set_norm(shared)
+        p.set_cmap(cmap)
+    if state["cbar"] is not None:
+        state["cbar"].remove()
+    state["cbar"] = epoch_colorbar(fig, shared, cmap, list(state["axes"]))
+    return shared
+
+
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def layer_colors(n: int) -> list:
     if n <= 10:
         return [mpl.colormaps["tab10"](i) for i in range(n)]
@@ -116,7 +188,8 @@ def place_legend(fig: Figure, ax: Axes | None, handles: list, own_figure: bool) 
 
 
 def new_figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1):
-    fig = Figure(figsize=figsize, layout="constrained")
+    """A constrained-layout Figure (``figsize`` in inches) and its (nrows, ncols) Axes."""
+    fig = Figure(figsize=tuple(figsize), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
 

@@ -1,4 +1,4 @@
-"""TensorBoard event files of a run (format 1): tags, names, row keys and the layout.
+"""TensorBoard event files of a run (format 2): tags, names, row keys and the layout.
 
 A `Recorder` with a run directory (and ``infoplane run``) writes event files next to
 ``results.csv`` through `TensorBoardLogger` (`infoplane.report.tensorboard.logger`), so
@@ -59,17 +59,21 @@ after the resume) when a `Recorder(resume=True)` continues a run.
 Dashboard tensors (read by the "Information plane" plugin)
 ------------------------------------------------------------
 - tag ``infoplane/<label>/<split>/seed<k>``, step = epoch, in the run-level event file;
-- tensor: float64, shape (L, 2): row i is layer i (in the order of ``layers`` below), columns
-  I(X;T) and I(T;Y) in ``units``; NaN where the estimator failed on that layer (no row);
+- tensor: float64, shape (L, Q): row i is layer i (in the order of ``layers`` below), the
+  columns named by ``quantities`` (format 2: `DASHBOARD_QUANTITIES`, I(X;T), I(T;Y) and the
+  rows' 95 % intervals ``i_xt_lo, i_xt_hi, i_ty_lo, i_ty_hi``; format 1: Q = 2, I(X;T) and
+  I(T;Y)) in ``units``; NaN where the estimator failed on that layer (no row) or a row has no
+  interval;
 - ``SummaryMetadata``: ``plugin_data.plugin_name = "infoplane"``,
   ``data_class = DATA_CLASS_TENSOR``, ``plugin_data.content`` = UTF-8 JSON, constant per tag
   (fixed at the tag's first write)::
 
-    {"version": 1, "estimator": "binning", "label": "binning", "split": "train", "seed": 0,
-     "layers": ["layer1", "layer2"], "quantities": ["i_xt", "i_ty"], "units": "bits",
-     "params": {"estimator": "binning", "n_bins": 30, "units": "bits", ...},
+    {"version": 2, "estimator": "binning", "label": "binning", "split": "train", "seed": 0,
+     "layers": ["layer1", "layer2"],
+     "quantities": ["i_xt", "i_ty", "i_xt_lo", "i_xt_hi", "i_ty_lo", "i_ty_hi"],
+     "units": "bits", "params": {"estimator": "binning", "n_bins": 30, "units": "bits", ...},
      "ceilings": {"i_xt": 12.0, "i_ty": 0.9999},
-     "ceiling_names": {"i_xt": "H(X)", "i_ty": "H(Y)"}}
+     "ceiling_names": {"i_xt": "H(X)", "i_ty": "H(Y)"}, "order": 0}
 
   ``layers``: every layer the logger has seen (in result or diagnostic rows) up to the tag's
   first write, in order of first appearance; a layer first seen later is not in the tensor
@@ -79,7 +83,14 @@ Dashboard tensors (read by the "Information plane" plugin)
   (`infoplane.report.bounds.ceilings_of`: H(X) and H(Y), log2 n for a subsample of n, none
   for DSMI, log2 n and for alpha >= 1 H(X), H(Y) for matrix_renyi); ``ceiling_names``: which
   bound each is ("H(X)", "H(Y)", "log2 <n>"; absent in files written before it, read as
-  H(X), H(Y)).
+  H(X), H(Y)). ``order`` (format 2): the instance's place in the logger's recording order
+  (0 = the first estimator instance it saw; the tab selects the first by default).
+- aux tag ``infoplane/<label>/<split>/seed<k>/aux`` (format 2; written by `on_aux`, only for
+  an instance with aux values named in `DASHBOARD_AUX`, e.g. ``i_ty_null`` of
+  `infoplane.NullLabels`): float64 (L, 5), the columns of `DASHBOARD_AUX`, NaN where absent;
+  its content is the main tag's with ``"kind": "aux"`` and ``quantities`` = `DASHBOARD_AUX`
+  (its own ``layers``, fixed at its first write). A separate tag, so that aux values arriving
+  after the results of later epochs never rewrite (and so purge) the main tag's steps.
 
 Names shown to people (figures, console tables, the dashboard): `quantity_label` (e.g.
 "matrix-Rényi I_α(X;T), α=1.01"), `quantity_symbols` (its short form for tables) and
@@ -119,6 +130,8 @@ import numpy as np
 
 __all__ = [
     "AUX_KEYS",
+    "DASHBOARD_AUX",
+    "DASHBOARD_QUANTITIES",
     "DIAGNOSTIC_KEYS",
     "FORMAT_VERSION",
     "HPARAM_GROUP",
@@ -130,6 +143,7 @@ __all__ = [
     "ceilings_in",
     "check_rows",
     "display_names",
+    "dashboard_aux_tag",
     "dashboard_tag",
     "estimator_label",
     "json_safe",
@@ -141,8 +155,14 @@ __all__ = [
     "sha6",
 ]
 
-#: Version of the dashboard tensors' metadata content.
-FORMAT_VERSION = 1
+#: Version of the dashboard tensors' metadata content (1: (L, 2) tensors, no aux tags;
+#: 2: the columns of `DASHBOARD_QUANTITIES`, an "order", and the aux tags).
+FORMAT_VERSION = 2
+#: The columns of a dashboard tensor (format 2): the estimate and its 95 % interval (NaN
+#: where the result rows have none).
+DASHBOARD_QUANTITIES = ("i_xt", "i_ty", "i_xt_lo", "i_xt_hi", "i_ty_lo", "i_ty_hi")
+#: The columns of a dashboard aux tensor (format 2): auxiliary values the tab draws.
+DASHBOARD_AUX = ("i_xt_lo", "i_xt_hi", "i_ty_lo", "i_ty_hi", "i_ty_null")
 #: ``plugin_data.plugin_name`` of the dashboard tensors.
 PLUGIN_NAME = "infoplane"
 #: Keys of a result row (`TensorBoardLogger.on_results`).
@@ -200,6 +220,11 @@ def estimator_label(name: str, params: str | Mapping[str, Any], *, shared: bool)
 def dashboard_tag(label: str, split: str, seed: int) -> str:
     """The tag of a dashboard tensor: ``infoplane/<label>/<split>/seed<k>``."""
     return f"infoplane/{label}/{split}/seed{int(seed)}"
+
+
+def dashboard_aux_tag(label: str, split: str, seed: int) -> str:
+    """The tag of a dashboard aux tensor: ``infoplane/<label>/<split>/seed<k>/aux``."""
+    return f"{dashboard_tag(label, split, seed)}/aux"
 
 
 #: The estimators' names in titles and legends (figures, dashboard).

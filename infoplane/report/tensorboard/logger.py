@@ -215,7 +215,8 @@ class TensorBoardLogger:
 
     def on_aux(self, rows: Sequence[Mapping]) -> None:
         """Log auxiliary-value rows (keys `AUX_KEYS`) as ``<label>/aux/<name>/<split>`` in
-        ``tb/seed<k>/<layer>/``, next to the estimator's I_XT and I_TY. Rows of an estimator
+        ``tb/seed<k>/<layer>/``, next to the estimator's I_XT and I_TY, and those named in
+        `DASHBOARD_AUX` (e.g. ``i_ty_null``) as dashboard aux tensors. Rows of an estimator
         not yet seen by `on_results` get their label assigned here."""
         self._check_open()
         rows = check_rows(rows, AUX_KEYS, "on_aux",
@@ -231,6 +232,9 @@ class TensorBoardLogger:
             per_event.setdefault((int(r["seed"]), r["layer"], int(r["epoch"])), []).append(
                 (f"{label}/aux/{r['name']}/{r['split']}", float(r["value"])))
         self._write_layer_scalars(per_event, now)
+        # the values the Information plane tab draws (the null i_ty_null), in their own tags
+        aux = self._dashboard.collect_aux(rows, self._labels, list(self._layers))
+        self._dashboard.write(self._dirs.get(""), aux, now)
         self.flush()
 
     def _write_layer_scalars(self, per_event: Mapping[tuple[int, str, int], list], now: float
