@@ -298,7 +298,8 @@ def cmd_run(args) -> int:
     epochs = preset.epochs if args.epochs is None else args.epochs
     say(
         f"infoplane run {name}: preset {args.preset}, {epochs} epochs, seeds "
-        f"{','.join(map(str, seeds))}, estimators {', '.join(est_names)}",
+        f"{','.join(map(str, seeds))}, estimators {', '.join(est_names)}; "
+        f"{_intervals_text(args.intervals, est_names)}",
     )  # the run directory is announced (log) once the data has loaded and it is created
     bar = display(args)
     bar.expect("training", epochs)
@@ -331,6 +332,20 @@ _RUN_ONLY = ("--preset", "--points", "--schedule", "--estimators", "--seeds",
              "--buffer", "--no-tensorboard", "--image-every", "--limit", "--per-channel",
              "--probe-batch", "--null", "--intervals", "--shuffle-labels", "--widths",
              "--activation", "--lr", "--batch-size", "--optimizer", "--weight-decay")
+
+
+def _intervals_text(intervals: int | None, names: list[str]) -> str:
+    """What ``--intervals`` puts on which estimators, for the run's first line."""
+    if intervals == 0:
+        return "no intervals"
+    if intervals is not None:
+        return f"95% intervals ({intervals} subsets) on every estimator"
+    from infoplane.estimators import from_spec
+    from infoplane.experiments.presets import DEFAULT_INTERVALS, INTERVAL_FAMILIES
+
+    on = [n for n in names if from_spec(n).name in INTERVAL_FAMILIES]
+    return (f"95% intervals ({DEFAULT_INTERVALS} subsets) on {', '.join(on)}" if on
+            else "no intervals")
 
 
 def ignored_on_resume(argv) -> list[str]:

@@ -293,7 +293,7 @@ def _interval(values: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None,
 def _verdict(n_seeds: int, peak_at_end: bool, lo: float, hi: float, m: float, units: str,
              level: float) -> tuple[str, str]:
     if peak_at_end:
-        return DOES_NOT, "peak at the final epoch: I(X;T) still rising"
+        return DOES_NOT, "peak at the final epoch: still rising"
     if math.isnan(lo):
         return CANNOT_TELL, (f"{n_seeds} seed and no per-point interval (i_xt_lo/i_xt_hi "
                              "empty): no interval for the drop (run more seeds, or "
