@@ -341,9 +341,9 @@ def _intervals_text(intervals: int | None, names: list[str]) -> str:
     if intervals is not None:
         return f"95% intervals ({intervals} subsets) on every estimator"
     from infoplane.estimators import from_spec
-    from infoplane.experiments.presets import DEFAULT_INTERVALS, INTERVAL_FAMILIES
+    from infoplane.experiments.presets import DEFAULT_INTERVALS, has_default_intervals
 
-    on = [n for n in names if from_spec(n).name in INTERVAL_FAMILIES]
+    on = [n for n in names if has_default_intervals(from_spec(n))]
     return (f"95% intervals ({DEFAULT_INTERVALS} subsets) on {', '.join(on)}" if on
             else "no intervals")
 

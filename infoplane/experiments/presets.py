@@ -29,8 +29,8 @@ from infoplane.experiments.models import CNN, MLP, butakov_cnn, vgg_small
 
 __all__ = ["COSTLY", "DEFAULT_ESTIMATORS", "DEFAULT_INTERVALS", "INTERVAL_FAMILIES",
            "LEGACY_DEFAULT_ESTIMATORS", "PRESETS", "Preset", "PresetData", "check_preset",
-           "data_problem", "default_estimators", "load_preset_data", "model_factory",
-           "preset_data", "preset_estimators", "with_run_intervals"]
+           "data_problem", "default_estimators", "has_default_intervals", "load_preset_data",
+           "model_factory", "preset_data", "preset_estimators", "with_run_intervals"]
 
 
 #: Estimators of ``infoplane run`` when none are given: every estimator but the opt-in
@@ -367,8 +367,14 @@ def with_run_intervals(est, intervals: int | None):
     the estimators named in `INTERVAL_FAMILIES`, none for the others. An estimator that has
     intervals already keeps its own."""
     if intervals is None:
-        intervals = DEFAULT_INTERVALS if est.name in INTERVAL_FAMILIES else 0
+        intervals = DEFAULT_INTERVALS if has_default_intervals(est) else 0
     return with_intervals(est, intervals)
+
+
+def has_default_intervals(est) -> bool:
+    """Whether the default rule of `with_run_intervals` (``intervals=None``) gives ``est``
+    intervals: its name is in `INTERVAL_FAMILIES`."""
+    return est.name in INTERVAL_FAMILIES
 
 
 def default_estimators(specs: Sequence[str], n_probe: int, subsample: int | None = None,

@@ -195,7 +195,7 @@ def run_experiment(
         raise ValueError(f"null must be a number of label permutations from 0 (off) to 1000, "
                          f"got {null!r}.")
     if intervals is not None and (isinstance(intervals, bool) or not isinstance(intervals, int)
-                                  or intervals not in (0, *range(2, 10_001))):
+                                  or (intervals != 0 and not 2 <= intervals <= 10_000)):
         raise ValueError(f"intervals must be a number of resamples from 2 to 10000, 0 (off) "
                          f"or None (the default: 20 for binning and KDE), got {intervals!r}.")
     seeds = _parse_seeds(seeds)
