@@ -179,8 +179,9 @@ class Intervals(Wrapper):
         if null:
             quantities.append(("i_ty_null", r.aux["i_ty_null"], ny))
         for name, full, star in quantities:
-            centred = star.astype(jnp.float32) - jnp.mean(star)
-            se = scale * jnp.std(star, ddof=1)
+            star = star.astype(jnp.float32)
+            centred = star - _ordered_sum(star) / star.shape[0]
+            se = scale * jnp.sqrt(_ordered_sum(centred * centred) / (star.shape[0] - 1))
             if self.kind == "percentile":
                 # <= 0 <= of centred values; the min / max only undo float32 rounding when
                 # every subset gives the same value (an injective layer's H(Y))
@@ -193,6 +194,14 @@ class Intervals(Wrapper):
             aux[f"{name}_se"] = se
         aux["resamples"] = jnp.full((), self.resamples, jnp.float32)
         return dataclasses.replace(r, aux=aux, params=self.params())
+
+
+def _ordered_sum(v: jax.Array) -> jax.Array:
+    """The sum of the (B,) ``v`` added in index order: elementwise adds, so the same bits
+    whatever the batch it is vmapped in (an XLA reduction's order, hence its last bit, can
+    change with the number of epochs estimated together: a resumed run's flush of one epoch
+    against the uninterrupted run's two)."""
+    return jax.lax.fori_loop(0, v.shape[0], lambda i, acc: acc + v[i], jnp.zeros((), v.dtype))
 
 
 def with_intervals(estimator, resamples: int, **kw):
