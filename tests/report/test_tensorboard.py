@@ -339,6 +339,29 @@ def test_images_only_at_close_and_render_failure_warns(tmp_path):
     assert "kde/I_XT/train" in load(tmp_path).Runs()["b/tb/seed0/dense_0"]["tensors"]
 
 
+def test_images_past_their_time_budget_wait_and_the_last_is_always_drawn(tmp_path):
+    """A render costing far more than the epochs between images: with a 2 % budget only the
+    first image and the one at close are drawn; with a budget of 1 every due image is."""
+    def slow(table, **kw):
+        time.sleep(0.02)
+        return tiny_png(table, **kw)
+
+    steps = {}
+    for budget in (0.02, 1.0):
+        name = f"b{budget}"
+        with TensorBoardLogger(tmp_path / name, image_every=1, image_budget=budget,
+                               render=slow) as tb:
+            for e in EPOCHS:
+                tb.on_results(result_rows([e], seeds=[0]))
+        steps[budget] = [e.step for e in load(tmp_path).Tensors(
+            name, "information_plane/kde/train")]
+    assert steps[1.0] == list(EPOCHS)
+    assert steps[0.02] == [EPOCHS[0], EPOCHS[-1]]
+    for bad in (0, -0.1, 1.5, True, "0.1"):
+        with pytest.raises(ValueError, match="image_budget"):
+            TensorBoardLogger(tmp_path / "x", image_budget=bad)
+
+
 def test_default_renderer(tmp_path):
     pytest.importorskip("infoplane.plot")
     from PIL import Image

@@ -13,10 +13,11 @@ __all__ = ["SAVE_FORMATS", "render_png", "save"]
 SAVE_FORMATS = ("png", "pdf", "svg")
 
 
-def render_png(fig: Figure, dpi: int = 150) -> bytes:
-    """The figure as PNG bytes (``dpi`` dots per inch, tight bounding box)."""
+def render_png(fig: Figure, dpi: int = 150, tight: bool = True) -> bytes:
+    """The figure as PNG bytes (``dpi`` dots per inch); ``tight``: cropped to the drawn
+    content (a second draw: ~30 % of the time of a constrained-layout plane)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     return buf.getvalue()
 
 

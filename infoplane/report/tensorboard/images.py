@@ -35,7 +35,7 @@ def default_renderer(ceilings: Mapping[str, Mapping[str, float | None]], dpi: in
         fig, _ = information_plane(table, estimator=estimator, split=split, params=params,
                                    ceilings=drawn)
         try:
-            return render_png(fig, dpi=dpi)
+            return render_png(fig, dpi=dpi, tight=False)  # constrained layout: one draw
         finally:
             plt.close(fig)
 
