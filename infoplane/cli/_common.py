@@ -69,6 +69,23 @@ def intervals_as_run(value: int | None, run_dir: str) -> int | None:
     return run_intervals(run_dir) if value is None else value
 
 
+def per_channel_as_run(value: str | None, run_dir: str) -> bool | str:
+    """``--per-channel`` of ``estimate``: "last" / "first" / "off" as given, or (None) the
+    setting the run was recorded with (config.json's ``per_channel``, written by every
+    `Recorder` with a run directory; False without one), so that re-estimating an estimator
+    the run has lands on the run's rows."""
+    if value is not None:
+        return False if value == "off" else value
+    from infoplane.store.config import read_config
+
+    try:
+        config = read_config(run_dir)
+    except (OSError, ValueError):
+        return False
+    got = config.get("per_channel", False) if isinstance(config, dict) else False
+    return got if got in (True, "last", "first") else False
+
+
 def _cell(r: dict | None) -> str:
     """``i_xt/i_ty`` of a row, 2 decimals; a NaN (an estimate its estimator flagged as
     unstable, e.g. `Compressed`'s ``flag_stderr``) is printed as "unstable"."""

@@ -12,6 +12,7 @@ from infoplane.cli._common import (
     add_intervals_option,
     intervals_as_run,
     parse_estimators,
+    per_channel_as_run,
     print_table,
     setup_jax,
 )
@@ -49,6 +50,14 @@ def add_parser(sub) -> None:
                      help=f"probe subset size for the costly estimators "
                      f"({', '.join(costly_names())}); 0 = all (default: {costly})")
     add_intervals_option(est, None, AS_RUN_HELP)
+    est.add_argument("--per-channel", nargs="?", const="last", default=None,
+                     choices=("last", "first", "off"), metavar="last|first|off",
+                     help="estimate conv maps (stored layers with more than one axis per "
+                     "sample) channel by channel: results the mean over channels, aux.csv "
+                     "each channel; 'last' (the flag alone) for (N, H, W, C) maps as flax and "
+                     "JAX store them, 'first' for PyTorch's (N, C, H, W), 'off' flattened. "
+                     "Rows of their own beside the flattened ones. Default: as the run was "
+                     "recorded (config.json's per_channel; flattened for other stores)")
 
 
 def cmd_estimate(args) -> int:
@@ -67,6 +76,7 @@ def cmd_estimate(args) -> int:
     try:
         job = Reestimation(run_dir, names, args.subsample,
                            intervals=intervals_as_run(args.intervals, run_dir),
+                           per_channel=per_channel_as_run(args.per_channel, run_dir),
                            progress=bar)
     except (FileNotFoundError, ValueError, RunDirectoryLocked) as err:
         raise UsageError(str(err)) from None

@@ -25,7 +25,8 @@ from typing import Any
 
 from infoplane.estimators import Estimator, to_spec
 from infoplane.experiments.presets import default_estimators
-from infoplane.recording.estimation import params_json
+from infoplane.recording.estimation import params_json, row_estimator
+from infoplane.recording.inputs import channel_counts, channels_last, check_per_channel
 from infoplane.recording.recorder import Recorder
 from infoplane.report.diagnostics import ceilings
 from infoplane.store import layout
@@ -52,7 +53,11 @@ class Reestimation:
     costly ones subsampled as in ``infoplane run``, ``subsample`` rows; with ``intervals`` =
     B > 0 each with the confidence intervals of B subsets, `infoplane.Intervals`, and with
     None those of ``infoplane run``'s default, B = 20 for binning and KDE: another
-    parameter set, so rows of its own beside those without).
+    parameter set, so rows of its own beside those without). ``per_channel``: conv maps
+    (stored layers of more than one axis per sample) estimated channel by channel, as
+    `infoplane.Recorder`'s (True / "last": (N, H, W, C); "first": PyTorch's (N, C, H, W);
+    False: flattened): rows of their own (``per_channel: "mean"`` in params), each channel in
+    aux.csv.
 
     Creating it takes the run directory's writer lock (`infoplane.store.lock`; a second
     writer gets `RunDirectoryLocked`), checks the store (FileNotFoundError: no stored
@@ -68,14 +73,17 @@ class Reestimation:
     """
 
     def __init__(self, run_dir: str, specs: Sequence[str], subsample: int | None = None,
-                 *, intervals: int | None = 0, progress: Any = None):
+                 *, intervals: int | None = 0, per_channel: bool | str = False,
+                 progress: Any = None):
         if not os.path.isdir(os.path.join(run_dir, layout.ACTIVATIONS_DIR)):
             raise FileNotFoundError(
                 f"{run_dir!r} has no stored activations (activations/); record them with "
                 "`infoplane run --store-activations` (or Recorder(store_activations=True)), or "
                 f"write them from another framework ({LAYOUT_HINT})"
             )
+        check_per_channel(per_channel)
         self._progress = progress  # each Recorder's (`infoplane.recording.progress.attach`)
+        self.per_channel = per_channel
         self.lock = acquire_lock(run_dir)
         try:
             self._open(run_dir, specs, subsample, intervals)
@@ -107,6 +115,9 @@ class Reestimation:
         stored = list(found.entries)
         #: Each split's layers, in order (those of its first epoch file).
         self.layers = dict(found.layers)
+        last = channels_last(self.per_channel)
+        channels = {sp: channel_counts({k: v[1:] for k, v in found.shapes[sp].items()}, last)
+                    if self.per_channel else {} for sp in splits}
         done: set[tuple] = set()  # (seed, split, epoch, layer, estimator, params) on disk
         if os.path.exists(self.results_path):
             with warnings.catch_warnings():  # a killed estimate's torn last line: expected
@@ -130,14 +141,18 @@ class Reestimation:
         groups: dict[tuple, list] = {}  # the missing entries -> the estimators missing them
         n_rows = sum(len(self.layers[sp]) for sp, _seed, _e in stored)
         for est in ests:
-            pj = params_json(est)
-            n_failed = sum(1 for k in failed if k[4:] == (est.name, pj))
+            pj = params_json(est)  # and on each layer (per channel: PerChannel's)
+            lpj = {sp: {la: params_json(row_estimator(est, channels[sp].get(la), last))
+                        for la in self.layers[sp]} for sp in splits}
+            n_failed = sum(1 for k in failed if k[4] == est.name
+                           and k[5] in (pj, lpj.get(k[1], {}).get(k[3])))
             if n_failed:
                 self.notes.append(
                     f"{n_failed} rows of {est.name} failed earlier (failures.csv) and are not "
                     "retried; delete those rows from failures.csv to retry them")
-            todo = tuple(k for k in stored if any((k[1], k[0], k[2], layer, est.name, pj)
-                                                  not in done for layer in self.layers[k[0]]))
+            todo = tuple(k for k in stored if any(
+                (k[1], k[0], k[2], layer, est.name, lpj[k[0]][layer]) not in done
+                for layer in self.layers[k[0]]))
             if todo:
                 groups.setdefault(todo, []).append(est)
             else:
@@ -171,7 +186,7 @@ class Reestimation:
         try:
             return Recorder(*probe, group, None, name=run_name, split=split,
                             on_results=self._hold, on_aux=self._write,
-                            progress=self._progress)
+                            per_channel=self.per_channel, progress=self._progress)
         except (ValueError, TypeError) as err:
             raise ValueError(f"{store.probe_path(split)}: {err}") from None
 
@@ -230,22 +245,25 @@ class Reestimation:
 
 
 def reestimate(run_dir: str | os.PathLike, estimators: Sequence[Any], *,
-               subsample: int | None = None, intervals: int = 0) -> Results:
+               subsample: int | None = None, intervals: int = 0,
+               per_channel: bool | str = False) -> Results:
     """``infoplane estimate`` from Python: estimate every stored (split, seed, epoch, layer)
     of ``run_dir/activations/`` (written by infoplane or by any framework in the layout of
     `infoplane.store.layout`) with ``estimators`` (names, specs such as ``"kde(sigma2=0.01)"``
     or estimator instances), appending the missing rows to results.csv, aux.csv and
     failures.csv (created when absent). Returns the whole results table of ``run_dir``.
 
-    ``subsample`` and ``intervals`` as in `Reestimation` (the costly estimators on a probe
-    subset, 0: all; B > 0 subsets for confidence intervals, 0: none).
+    ``subsample``, ``intervals`` and ``per_channel`` as in `Reestimation` (the costly
+    estimators on a probe subset, 0: all; B > 0 subsets for confidence intervals, 0: none;
+    conv maps channel by channel: True / "last" (N, H, W, C), "first" (N, C, H, W)).
     Entries under activations/ that are no part of the layout are skipped with an
     `ActivationLayoutWarning` each; files that break it are a ValueError listing them (nothing
     estimated); estimates that fail (NaN layers) go to failures.csv, as in ``infoplane run``.
     """
     specs = [e if isinstance(e, str) else to_spec(e) for e in
              ([estimators] if isinstance(estimators, str | Estimator) else estimators)]
-    job = Reestimation(os.fspath(run_dir), specs, subsample, intervals=intervals)
+    job = Reestimation(os.fspath(run_dir), specs, subsample, intervals=intervals,
+                       per_channel=per_channel)
     for line in job.ignored:
         warnings.warn(f"ignored {line}", ActivationLayoutWarning, stacklevel=2)
     job.run()

@@ -45,7 +45,7 @@ from infoplane.report import diagnostics as _diagnostics
 from infoplane.store.tables import INTERVAL_COLUMNS
 
 __all__ = ["Estimation", "NonFiniteEstimateWarning", "aux_scalars", "merged_shapes",
-           "needs_layer_channels", "params_json", "with_layer_channels"]
+           "needs_layer_channels", "params_json", "row_estimator", "with_layer_channels"]
 
 
 class NonFiniteEstimateWarning(RuntimeWarning):
@@ -70,6 +70,16 @@ def aux_scalars(result, n_epochs: int) -> dict[str, np.ndarray]:
         if a.shape == (n_epochs,) and (a.dtype.kind in "fiub"):
             out[name] = a.astype(np.float64)
     return out
+
+
+def row_estimator(est: Estimator, channels: int | None, last: bool = True) -> Estimator:
+    """The estimator whose name and ``params`` the rows of ``est`` carry on a layer of
+    ``channels`` channels estimated channel by channel (None: flattened): `PerChannel`-wrapped,
+    except one that takes the layer's channel count itself (`needs_layer_channels`: its own
+    params, one curve over every layer)."""
+    if channels is None or needs_layer_channels(est):
+        return est
+    return PerChannel(est, channels, channels_last=last)
 
 
 def needs_layer_channels(est) -> bool:
@@ -210,7 +220,8 @@ class Estimation:
     ``buffer`` (the batch size of the first compiled shape), ``shard`` (as the `Recorder`) and
     run name (the rows' ``run``). Probe contexts are prepared once per (probe set,
     estimator, device). Failures are listed in ``errors`` (each warned about once).
-    ``channels``: ``{layer: C}`` of the layers estimated channel by channel (`PerChannel`).
+    ``channels``: ``{layer: C}`` of the layers estimated channel by channel (`PerChannel`;
+    ``channels_last``: their maps' layout, (N, H, W, C) or (N, C, H, W)).
     ``shapes``: ``{layer: per-sample shape before flattening}`` (`learn_shapes`), for the
     estimators that take the layer's channel count (module docstring)."""
 
@@ -226,6 +237,7 @@ class Estimation:
         self._failed_kinds: set[tuple[str, str, str, str]] = set()  # warned about (`_fail`)
         self._contexts: dict[tuple[str, int, Any], Any] = {}
         self.channels: dict[str, int] = {}
+        self.channels_last = True
         self.shapes: dict[str, tuple[int, ...]] = {}
 
     @property
@@ -241,8 +253,7 @@ class Estimation:
         """The estimator whose name and ``params`` the rows of estimator ``i`` on ``layer``
         carry: `PerChannel`-wrapped as `layer_estimator`, but without the layer's channel
         count (one curve over every layer; the count is in aux ``n_channels``)."""
-        est, c = self.estimators[i], self.channels.get(layer)
-        return est if c is None or needs_layer_channels(est) else PerChannel(est, c)
+        return row_estimator(self.estimators[i], self.channels.get(layer), self.channels_last)
 
     def layer_estimator(self, i: int, layer: str) -> Estimator:
         """Estimator ``i`` as applied to ``layer``: wrapped in `PerChannel` for the layers of
@@ -252,7 +263,7 @@ class Estimation:
         if needs_layer_channels(est):
             return with_layer_channels(est, layer, self.shapes.get(layer), c,
                                        counts_known=bool(self.channels))
-        return est if c is None else PerChannel(est, c)
+        return est if c is None else PerChannel(est, c, channels_last=self.channels_last)
 
     def context(self, split: str, i: int, device=None):
         """The prepared context of estimator ``i`` on probe set ``split`` (on ``device``)."""

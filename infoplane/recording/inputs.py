@@ -145,8 +145,7 @@ def check_settings(*, split, flush_seconds, image_every, layers, store_activatio
     `infoplane.recording.write_ahead`), the
     mappings (``apply_kwargs``, ``config``, ``hparams``) a mapping or None. Raises a
     TypeError / ValueError naming the setting."""
-    flags = dict(store_activations=store_activations, resume=resume, tensorboard=tensorboard,
-                 per_channel=per_channel)
+    flags = dict(store_activations=store_activations, resume=resume, tensorboard=tensorboard)
     maybe_flags = dict(shard=shard)  # write_ahead: write_ahead.check_write_ahead (TypeError)
     mappings = dict(apply_kwargs=apply_kwargs, config=config, hparams=hparams)
     from infoplane.estimators.validate import check_flag, check_int
@@ -161,6 +160,7 @@ def check_settings(*, split, flush_seconds, image_every, layers, store_activatio
     if not flush_seconds > 0:  # NaN too
         raise ValueError(f"flush_seconds must be > 0 (inf: flush only when the buffer is "
                          f"full), got {flush_seconds!r}.")
+    check_per_channel(per_channel)
     check_int(image_every, "image_every", lo=0, hint="It counts recorded epochs between "
               "information-plane images (default 10; 0: only at the end).")
     check_int(null, "null", lo=0, hint="It is the number of label permutations of the "
@@ -227,11 +227,31 @@ def flat_activations(activations: Mapping[str, Any], n: int) -> dict[str, jax.Ar
 CHANNELS_FILE = "channels.json"
 
 
-def channel_counts(shapes: Mapping[str, Sequence[int]]) -> dict[str, int]:
-    """``{layer: C}`` of the layers whose per-sample ``shapes`` have more than one axis,
-    (..., C): channels last, as flax and JAX lay out conv maps. Dense layers (d,) and maps of
-    one channel are left out."""
-    return {k: int(v[-1]) for k, v in shapes.items() if len(v) > 1 and int(v[-1]) > 1}
+#: The values of a `Recorder`'s ``per_channel``: off, channels last (True, "last": flax and
+#: JAX's (N, H, W, C)) or channels first ("first": PyTorch's (N, C, H, W)).
+PER_CHANNEL = (False, True, "last", "first")
+
+
+def check_per_channel(per_channel) -> None:
+    """``per_channel`` one of `PER_CHANNEL` (a TypeError naming them otherwise)."""
+    if not any(per_channel is v or (isinstance(v, str) and per_channel == v)
+               for v in PER_CHANNEL):
+        raise TypeError(f"per_channel must be False, True / 'last' (conv maps (N, H, W, C), "
+                        f"flax and JAX) or 'first' ((N, C, H, W), PyTorch), got "
+                        f"{per_channel!r}.")
+
+
+def channels_last(per_channel) -> bool:
+    """Whether a `Recorder`'s ``per_channel`` setting lays the channels last."""
+    return per_channel != "first"
+
+
+def channel_counts(shapes: Mapping[str, Sequence[int]], last: bool = True) -> dict[str, int]:
+    """``{layer: C}`` of the layers whose per-sample ``shapes`` have more than one axis:
+    (..., C) channels last, as flax and JAX lay out conv maps, or (C, ...) with ``last``
+    False (PyTorch). Dense layers (d,) and maps of one channel are left out."""
+    axis = -1 if last else 0
+    return {k: int(v[axis]) for k, v in shapes.items() if len(v) > 1 and int(v[axis]) > 1}
 
 
 def save_channels(run_dir: str | None, counts: dict[str, int]) -> dict[str, int]:

@@ -204,11 +204,11 @@ def recorder_plan(rec, model, params=None, *, epochs: int | None = None,
     for the whole run. Computes no layer: the shapes come from an abstract trace; ``rate``
     (FLOP/s) skips the short timing of a matrix product (`matmul_rate`)."""
     from infoplane.recording import write_ahead as _wal
-    from infoplane.recording.inputs import channel_counts
+    from infoplane.recording.inputs import channel_counts, channels_last
 
     x0 = next(iter(rec.probes.values()))[0]
     shapes = rec._capture.shapes(model, params, x0)
-    channels = channel_counts(shapes) if rec.per_channel else {}
+    channels = channel_counts(shapes, channels_last(rec.per_channel)) if rec.per_channel else {}
     schedule = rec.schedule
     n_epochs = (len(schedule.epochs) if schedule.epochs is not None else
                 None if epochs is None else sum(e in schedule for e in range(epochs)))

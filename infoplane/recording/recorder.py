@@ -85,6 +85,7 @@ from infoplane.recording.inputs import (
     DEFAULT_ESTIMATORS,
     SETTINGS,
     channel_counts,
+    channels_last,
     check_int,
     check_options,
     check_settings,
@@ -104,6 +105,17 @@ from infoplane.store.activations import ActivationStore
 from infoplane.store.results import Results
 
 __all__ = ["Recorder"]
+
+
+def learn_channels(estimation: Estimation, per_channel, run_dir: str | None,
+                   shapes: Mapping[str, Sequence[int]]) -> None:
+    """Give ``estimation`` the layers' per-sample ``shapes`` (for estimators taking a layer's
+    channel count) and, for a ``per_channel`` recorder, the conv layers' channel counts from
+    the first epoch's shapes (written to the run directory for a resume)."""
+    estimation.learn_shapes(shapes)
+    if per_channel and not estimation.channels:
+        estimation.channels = save_channels(run_dir, channel_counts(shapes,
+                                                                    estimation.channels_last))
 
 
 class Recorder(RowTables):
@@ -161,9 +173,10 @@ class Recorder(RowTables):
         (`infoplane.recording.forward.batched_forward`): the forward pass's intermediate maps
         of a 10 000-image probe need not fit on the device at once.
       per_channel: estimate every layer with more than two axes (conv maps (N, H, W, C),
-        channels last) channel by channel (`infoplane.PerChannel`): the result row is the
-        mean over channels (``per_channel: "mean"`` in its params), each channel's value is
-        in ``aux.csv``. False (default): conv maps are estimated flattened (N, H·W·C).
+        channels last: True or "last"; (N, C, H, W), PyTorch's: "first") channel by channel
+        (`infoplane.PerChannel`): the result row is the mean over channels (``per_channel:
+        "mean"`` in its params), each channel's value is in ``aux.csv``. False (default):
+        conv maps are estimated flattened (N, H·W·C).
       null: P > 0 adds the label-permutation null baseline of I(T;Y) to every estimator
         (`infoplane.NullLabels`: ``i_ty_null``, the mean of I(T;Y_π) over P fixed
         permutations π of the labels, in ``aux.csv`` at every layer-epoch; costs P more
@@ -192,7 +205,7 @@ class Recorder(RowTables):
         on_diagnostics: Callback = None, on_aux: Callback = None, resume: bool = False,
         shard: bool | None = None, tensorboard: bool = True, image_every: int = 10,
         hparams: Mapping[str, Any] | None = None, write_ahead: bool | None = None,
-        probe_batch: int | None = None, per_channel: bool = False, null: int = 0,
+        probe_batch: int | None = None, per_channel: bool | str = False, null: int = 0,
         intervals: int = 0, progress: Any = None,
     ):
         check_options(source, output, buffer, name)
@@ -219,6 +232,7 @@ class Recorder(RowTables):
         self._buffer = Buffer(self.buffer * len(self.probes))
         self._capture = CaptureFunctions(self.layers, source, output, self.apply_kwargs)
         self._estimation = Estimation(self.probes, self.estimators, self.buffer, shard, self.name)
+        self._estimation.channels_last = channels_last(per_channel)
         self._progress = _progress.attach(progress, self._estimation)  # Recorder(progress=)
         #: One message per (estimator, layer, probe set) that failed and was skipped.
         self.errors: list[str] = self._estimation.errors
@@ -311,7 +325,8 @@ class Recorder(RowTables):
                 "recorded once (pass seed=... to record several training runs)."
             )
         if (self.per_channel or self._estimation.needs_shapes) and self.layer_names is None:
-            self._learn_channels(self._capture.shapes(model, params, self.probes[keys[0][1]][0]))
+            learn_channels(self._estimation, self.per_channel, self.run_dir,
+                           self._capture.shapes(model, params, self.probes[keys[0][1]][0]))
         t0 = time.perf_counter()
         captured = self.capture(model, params)
         self.seconds["capture"] += time.perf_counter() - t0
@@ -339,11 +354,6 @@ class Recorder(RowTables):
         if self._buffer.add(Entry(*key, acts, pending=pending), self.flush_seconds):
             self.flush()
 
-    def _learn_channels(self, shapes: Mapping[str, Sequence[int]]) -> None:
-        self._estimation.learn_shapes(shapes)  # for estimators taking a layer's channel count
-        if self.per_channel and not self._estimation.channels:  # the first epoch's shapes
-            self._estimation.channels = save_channels(self.run_dir, channel_counts(shapes))
-
     def _checked(self, split: str, activations: Mapping[str, Any]) -> dict[str, jax.Array]:
         """``{layer: (N, d) float32}`` of one probe set's activations; the first call fixes the
         layer names and widths, later ones must have the same layers."""
@@ -352,8 +362,8 @@ class Recorder(RowTables):
         acts = flat_activations(activations, self.probes[split][1].shape[0])
         names = tuple(acts)
         if self.layer_names is None:
-            self._learn_channels({k: tuple(getattr(v, "shape", (0,)))[1:]
-                                  for k, v in activations.items()})
+            shapes = {k: tuple(getattr(v, "shape", (0,)))[1:] for k, v in activations.items()}
+            learn_channels(self._estimation, self.per_channel, self.run_dir, shapes)
             self.layer_names = names
             self._widths = {k: int(v.shape[1]) for k, v in acts.items()}
         elif names != self.layer_names:

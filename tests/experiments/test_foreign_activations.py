@@ -156,6 +156,88 @@ def test_python_api_estimates_foreign_activations(tmp_path):
     assert infoplane.load_results(d).rows() == table.rows()
 
 
+def write_channels(run_dir, first: bool, n=64):
+    """A store of one conv map with three channels of known informations and a dense layer:
+    channels 0 and 2 code the label (4 equiprobable classes: I(X;T_c) = I(T_c;Y) = 2 bits),
+    channel 1 is constant (0 bits); stored (N, C, H, W) when ``first``, else (N, H, W, C).
+    Returns (x, y, {layer: array})."""
+    y = np.arange(n) % 4
+    x = np.random.default_rng(0).standard_normal((n, 3)).astype(np.float32)
+    code = (y / 4.0 - 0.4).astype(np.float32)
+    conv = np.empty((n, 3, 2, 2), np.float32)
+    conv[:, 0], conv[:, 1], conv[:, 2] = code[:, None, None], 0.3, code[:, None, None]
+    layers = {"conv": conv if first else conv.transpose(0, 2, 3, 1),
+              "fc": np.tanh(np.random.default_rng(1).standard_normal((n, 4))).astype(
+                  np.float32)}
+    acts = os.path.join(run_dir, "activations")
+    os.makedirs(os.path.join(acts, "all", "seed0"))
+    np.savez(os.path.join(acts, "probe-all.npz"), x=x, y=y)
+    for e in (0, 5):
+        np.savez(os.path.join(acts, "all", "seed0", f"epoch{e}.npz"), **layers)
+    return x, y, layers
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_per_channel_estimate_of_stored_conv_maps(tmp_path, first):
+    """`reestimate(per_channel=...)`: the conv map's row is the mean over its channels
+    (ground truth 4/3 bits for both quantities, against 2 bits flattened), each channel in
+    aux; the dense layer keeps the flat estimator's params; a rerun is a no-op and a flat
+    estimate afterwards adds rows of its own for the map only."""
+    d = tmp_path / "pc"
+    x, y, layers = write_channels(d, first)
+    table = reestimate(d, ["binning"], per_channel="first" if first else True)
+    conv = table.where(layer="conv")
+    assert len(conv) == 2 and all(json.loads(r["params"])["per_channel"] == "mean"
+                                  for r in conv.rows())
+    np.testing.assert_allclose(conv["i_xt"], 4 / 3, atol=1e-6)
+    np.testing.assert_allclose(conv["i_ty"], 4 / 3, atol=1e-6)
+    aux = {(a["epoch"], a["name"]): a["value"] for a in infoplane.load_aux(d)
+           if a["layer"] == "conv"}
+    for e in (0, 5):
+        got = [aux[(e, f"channel{c}_i_ty")] for c in range(3)]
+        np.testing.assert_allclose(got, [2.0, 0.0, 2.0], atol=1e-6)
+        assert aux[(e, "n_channels")] == 3
+    fc = table.where(layer="fc")
+    assert "per_channel" not in json.loads(fc["params"][0])
+    direct = infoplane.estimate(infoplane.Binning(), x, layers["fc"], y)
+    np.testing.assert_allclose(fc["i_xt"], float(direct.i_xt), atol=1e-5)
+    # complete: nothing to do
+    job = Reestimation(str(d), ["binning"], per_channel="first" if first else "last")
+    assert not job.entries and any("nothing to do" in n for n in job.notes)
+    job.run()
+    # flattened: the map gets a row of its own (2 bits), the dense layer is already done
+    both = reestimate(d, ["binning"])
+    flat = [r for r in both.where(layer="conv").rows()
+            if "per_channel" not in json.loads(r["params"])]
+    assert [r["i_ty"] for r in flat] == pytest.approx([2.0, 2.0], abs=1e-6)
+    assert len(both.where(layer="fc")) == 2 and len(both) == 6
+    with pytest.raises(TypeError, match="per_channel must be"):
+        Reestimation(str(d), ["binning"], per_channel="middle")
+
+
+def test_cli_per_channel_estimate(tmp_path):
+    d = tmp_path / "pc"
+    write_channels(d, first=True)
+    proc = _cli("estimate", str(d), "--estimators", "binning", "--per-channel", "first",
+                "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    conv = infoplane.load_results(d).where(layer="conv")
+    np.testing.assert_allclose(conv["i_ty"], 4 / 3, atol=1e-6)
+    from infoplane.cli._common import per_channel_as_run
+
+    assert per_channel_as_run(None, str(d)) is False  # no config.json: flattened
+    for value, want in (("off", False), ("first", "first"), ("last", "last")):
+        assert per_channel_as_run(value, str(d)) == want
+    for recorded in (True, "first", False):  # the run's own setting, as config.json has it
+        (d / "config.json").write_text(json.dumps({"per_channel": recorded}))
+        assert per_channel_as_run(None, str(d)) == recorded
+    (d / "config.json").write_text("{cut")
+    assert per_channel_as_run(None, str(d)) is False
+    bad = _cli("estimate", str(d), "--estimators", "binning", "--per-channel", "middle")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_a_nan_layer_is_a_failure_and_the_rest_is_estimated(tmp_path):
     d = tmp_path / "foreign"
     probes, stored = write_foreign(d, splits=("train",), seeds=(0,), epochs=(0, 1))
