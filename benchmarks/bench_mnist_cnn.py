@@ -48,7 +48,7 @@ def on_results(rows):
 t0 = time.perf_counter()
 s = run_experiment("mnist-cnn", data=job["data"], epochs=job["epochs"], logdir=job["logdir"],
                    name="full", limit=job["limit"], estimators=job["estimators"],
-                   on_results=on_results)
+                   on_results=on_results, log=lambda m: print(m, flush=True))
 print(json.dumps({"wall": time.perf_counter() - t0, "timings": s.timings,
                   "recorded": len({r["epoch"] for r in s.recorder.results().rows()}),
                   "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),

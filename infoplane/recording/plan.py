@@ -18,8 +18,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from infoplane.estimators._wrapper import chain
-
 __all__ = ["LayerPlan", "RecordingPlan", "estimator_ops", "matmul_rate", "plan", "recorder_plan"]
 
 _MB = 1024 * 1024
@@ -105,19 +103,34 @@ def _fmt(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _unwrap(est) -> tuple[Any, int | None]:
-    """The innermost estimator and the subsample size of a `Subsample` wrapper (or None; the
-    innermost one's when several)."""
-    *wrappers, inner = chain(est)
-    sizes = [w.n for w in wrappers if hasattr(w, "n")]
-    return inner, sizes[-1] if sizes else None
-
-
 def estimator_ops(est, n: int, d: int, n_classes: int) -> float | None:
-    """Leading operation count of one estimate of a (n, d) layer (module docstring)."""
-    inner, sub = _unwrap(est)
-    if sub is not None:
-        n = min(n, int(sub))
+    """Leading operation count of one estimate of a (n, d) layer by ``est`` (module
+    docstring), through its wrappers: `Subsample` (its rows), `PerChannel` (C estimates at
+    width d / C), `Intervals` (the estimate plus B more on subsets of fraction·n rows) and
+    `NullLabels` (1 + P estimates: each permutation is one more, an upper bound for those
+    whose I(X;T) part is shared). None for an estimator without a cost model."""
+    from infoplane.estimators import Intervals, NullLabels, PerChannel, Subsample
+
+    if isinstance(est, Subsample):
+        return estimator_ops(est.estimator, min(n, int(est.n)), d, n_classes)
+    if isinstance(est, PerChannel):
+        one = estimator_ops(est.estimator, n, max(1, d // est.channels), n_classes)
+        return None if one is None else est.channels * one
+    if isinstance(est, Intervals | NullLabels):
+        whole = estimator_ops(est.estimator, n, d, n_classes)
+        if whole is None:
+            return None
+        if isinstance(est, NullLabels):
+            return (1 + est.permutations) * whole
+        m = max(2, int(round(est.fraction * n)))
+        return whole + est.resamples * estimator_ops(est.estimator, m, d, n_classes)
+    if hasattr(est, "estimator"):  # another wrapper: the wrapped estimator's cost
+        return estimator_ops(est.estimator, n, d, n_classes)
+    return _base_ops(est, n, d, n_classes)
+
+
+def _base_ops(inner, n: int, d: int, n_classes: int) -> float | None:
+    """`estimator_ops` of an estimator that wraps none."""
     name = getattr(inner, "name", "")
     p = dict(inner.params())
     log_n = math.log2(max(n, 2))

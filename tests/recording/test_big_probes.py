@@ -235,7 +235,24 @@ def test_wrappers_share_one_base_and_walk_their_chain():
     again = nested.with_hash_seed(7)
     assert innermost(again) == Binning(hash_seed=7) and again.n == 90
     assert again.estimator.channels == 2 and again.estimator.estimator.n == 40
-    assert estimator_ops(nested, 4000, 100, 2) == estimator_ops(inner, 40, 100, 2)
+    # the plan's cost walks the chain: C = 2 channels of width 50 at the inner 40 rows
+    assert estimator_ops(nested, 4000, 100, 2) == 2 * estimator_ops(inner, 40, 50, 2)
+
+
+def test_cost_model_counts_intervals_and_null_estimates():
+    """`Intervals` adds B estimates on subsets of fraction·N rows, `NullLabels` P more
+    estimates; both compose with `Subsample` in either order."""
+    kde = KDE()
+    one = estimator_ops(kde, 1000, 64, 2)
+    iv = infoplane.Intervals(kde, resamples=20, fraction=0.5)
+    assert estimator_ops(iv, 1000, 64, 2) == pytest.approx(
+        one + 20 * estimator_ops(kde, 500, 64, 2))
+    assert estimator_ops(iv, 1000, 64, 2) > 5.9 * one  # 1 + 20/4 for an N^2 estimator
+    null = infoplane.NullLabels(kde, permutations=3)
+    assert estimator_ops(null, 1000, 64, 2) == pytest.approx(4 * one)
+    both = infoplane.Intervals(infoplane.Subsample(null, n=400), resamples=10)
+    assert estimator_ops(both, 1000, 64, 2) == pytest.approx(
+        4 * estimator_ops(kde, 400, 64, 2) + 10 * 4 * estimator_ops(kde, 400, 64, 2))
 
 
 def test_per_channel_sums_coincident_codes_and_keeps_the_withheld_bit():
