@@ -141,11 +141,11 @@ class Reestimation:
         groups: dict[tuple, list] = {}  # the missing entries -> the estimators missing them
         n_rows = sum(len(self.layers[sp]) for sp, _seed, _e in stored)
         for est in ests:
-            pj = params_json(est)  # and on each layer (per channel: PerChannel's)
+            pj = params_json(est)  # its rows' params on each layer (per channel: PerChannel's)
             lpj = {sp: {la: params_json(row_estimator(est, channels[sp].get(la), last))
                         for la in self.layers[sp]} for sp in splits}
             n_failed = sum(1 for k in failed if k[4] == est.name
-                           and k[5] in (pj, lpj.get(k[1], {}).get(k[3])))
+                           and k[5] == lpj.get(k[1], {}).get(k[3], pj))
             if n_failed:
                 self.notes.append(
                     f"{n_failed} rows of {est.name} failed earlier (failures.csv) and are not "
